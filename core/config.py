@@ -1,0 +1,165 @@
+"""The run config: one dataclass, validated with messages that name the field, saved beside every run.
+
+Fields left ``None`` are resolved (:func:`resolve`) from the dataset, model, setting and method defaults, and the
+resolved config is what ``config.json`` holds, so a run folder alone reproduces the run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .data.splits import SETTINGS
+from .methods import AVERAGES, METHODS
+
+
+class ConfigError(ValueError):
+    """A bad config value; ``field`` names the option."""
+
+    def __init__(self, field_name: str, message: str):
+        super().__init__(f"--{field_name.replace('_', '-')}: {message}")
+        self.field = field_name
+
+
+# Measured defaults for the embedded world (toy-shapes + toy-clip); see the README's story table.
+TOY_HPARAMS = {"lr": 1e-4, "lam": 0.2, "steps": 500, "warmup_frac": 0.1, "augment": False, "ensemble": True}
+# The paper's defaults for real CLIPs (AdamW wd 0.1, cosine without warm-up, lam 0.3, lr 5e-6..1e-5).
+REAL_HPARAMS = {"lr": 1e-5, "lam": 0.3, "steps": 1000, "warmup_frac": 0.0, "augment": True, "ensemble": False}
+BETA_BY_SETTING = {"domain_shift": 0.5, "open_class": 0.1, "in_the_wild": 0.1}
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class RunConfig:
+    dataset: str = "toy-shapes"
+    model: str = "toy-clip"
+    pretrained: str | None = None
+    setting: str = "domain_shift"
+    sources: list[str] | None = None
+    targets: list[str] | None = None
+    base_classes: list[str] | None = None
+    method: str = "clipood"
+    steps: int | None = None
+    batch_size: int = 32
+    lr: float | None = None
+    weight_decay: float = 0.1
+    warmup_frac: float | None = None
+    lam: float | None = None
+    beta: float | None = None
+    ema_decay: float = 0.99
+    wiseft_alpha: float = 0.5
+    track: list[str] = field(default_factory=list)  # extra averages: bma, ema, wiseft, bma:<beta>
+    seed: int = 0
+    device: str = "auto"
+    augment: bool | None = None
+    ensemble: bool | None = None  # prompt-template ensemble for the text classifier
+    eval_every: int | None = None  # steps between evaluations (0 = only at the end)
+    eval_subsample: int = 240  # max images per split for intermediate evaluations (final is always full)
+    checkpoint_every: int | None = None
+    data_options: dict = field(default_factory=dict)  # dataset knobs, e.g. colour_bias, shots, eval_per
+    max_seconds: float | None = None  # stop (as cancelled, resumable) after this wall time
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown option (known: {', '.join(sorted(names))})")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _check(cond: bool, name: str, msg: str) -> None:
+    if not cond:
+        raise ConfigError(name, msg)
+
+
+def _finite(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def validate(c: RunConfig) -> None:
+    _check(c.method in METHODS, "method", f"must be one of {', '.join(METHODS)} (got {c.method!r})")
+    _check(c.setting in SETTINGS, "setting", f"must be one of {', '.join(SETTINGS)} (got {c.setting!r})")
+    _check(c.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)} (got {c.device!r})")
+    _check(isinstance(c.dataset, str) and c.dataset.strip() != "", "dataset", "must be a dataset id")
+    _check(isinstance(c.model, str) and c.model.strip() != "", "model", "must be a model id")
+    for name in ("steps",):
+        v = getattr(c, name)
+        _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10_000_000), name,
+               f"must be an integer >= 0 (got {v!r})")
+    _check(isinstance(c.batch_size, int) and not isinstance(c.batch_size, bool) and 1 <= c.batch_size <= 65536,
+           "batch_size", f"must be an integer in [1, 65536] (got {c.batch_size!r})")
+    _check(c.lr is None or (_finite(c.lr) and 0 < c.lr <= 1), "lr", f"must be in (0, 1] (got {c.lr!r})")
+    _check(_finite(c.weight_decay) and 0 <= c.weight_decay <= 10, "weight_decay", "must be in [0, 10]")
+    _check(c.warmup_frac is None or (_finite(c.warmup_frac) and 0 <= c.warmup_frac < 1), "warmup_frac",
+           "must be in [0, 1)")
+    _check(c.lam is None or (_finite(c.lam) and 0 <= c.lam <= 2), "lam", f"must be in [0, 2] (got {c.lam!r})")
+    _check(c.beta is None or (_finite(c.beta) and 0 < c.beta <= 100), "beta", f"must be in (0, 100] (got {c.beta!r})")
+    _check(_finite(c.ema_decay) and 0 <= c.ema_decay < 1, "ema_decay", "must be in [0, 1)")
+    _check(_finite(c.wiseft_alpha) and 0 <= c.wiseft_alpha <= 1, "wiseft_alpha", "must be in [0, 1]")
+    _check(isinstance(c.seed, int) and not isinstance(c.seed, bool) and 0 <= c.seed < 2**31, "seed",
+           "must be an integer in [0, 2^31)")
+    _check(isinstance(c.eval_subsample, int) and c.eval_subsample >= 1, "eval_subsample", "must be >= 1")
+    for name in ("eval_every", "checkpoint_every"):
+        v = getattr(c, name)
+        _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0), name, "must be >= 0")
+    _check(c.max_seconds is None or (_finite(c.max_seconds) and c.max_seconds > 0), "max_seconds", "must be > 0")
+    _check(isinstance(c.track, list), "track", "must be a list")
+    for t in c.track:
+        kind, _, arg = str(t).partition(":")
+        _check(kind in AVERAGES, "track", f"entries must be one of {', '.join(AVERAGES)} or bma:<beta> (got {t!r})")
+        if arg:
+            try:
+                val = float(arg)
+            except ValueError:
+                val = float("nan")
+            _check(kind in ("bma", "wiseft", "ema") and math.isfinite(val) and val > 0, "track",
+                   f"bad value in {t!r}: bma:<beta>, ema:<decay> or wiseft:<alpha>")
+    for name in ("sources", "targets", "base_classes"):
+        v = getattr(c, name)
+        _check(v is None or (isinstance(v, list) and all(isinstance(x, str) and x for x in v)), name,
+               "must be a list of names")
+    _check(isinstance(c.data_options, dict), "data_options", "must be a mapping")
+
+
+def is_toy(c: RunConfig) -> bool:
+    return c.model in ("toy-clip", "tiny-random") or c.dataset == "toy-shapes"
+
+
+def resolve(c: RunConfig) -> RunConfig:
+    """Fill every ``None`` with its default; the result is complete and validated."""
+    validate(c)
+    hp = TOY_HPARAMS if is_toy(c) else REAL_HPARAMS
+    method = METHODS[c.method]
+    r = dataclasses.replace(c)
+    if r.steps is None:
+        r.steps = 0 if not method.trains else hp["steps"]
+    if not method.trains:
+        r.steps = 0
+    r.lr = hp["lr"] if r.lr is None else r.lr
+    r.warmup_frac = hp["warmup_frac"] if r.warmup_frac is None else r.warmup_frac
+    r.lam = (hp["lam"] if method.margin else 0.0) if r.lam is None else r.lam
+    if not method.margin:
+        r.lam = 0.0
+    r.beta = BETA_BY_SETTING[r.setting] if r.beta is None else r.beta
+    r.augment = hp["augment"] if r.augment is None else r.augment
+    r.ensemble = hp["ensemble"] if r.ensemble is None else r.ensemble
+    if r.eval_every is None:
+        r.eval_every = max(1, r.steps // 5) if r.steps else 0
+    if r.checkpoint_every is None:
+        r.checkpoint_every = max(1, r.steps // 5) if r.steps else 0
+    r.track = [str(t) for t in r.track]
+    validate(r)
+    if method.margin and r.lam == 0:
+        raise ConfigError("lam", f"method {r.method} needs lam > 0 (lam = 0 is {'bma' if r.method == 'clipood' else 'finetune'})")
+    return r

@@ -1,0 +1,451 @@
+"""The training run: a generator of typed events (see ``core/events.py``).
+
+Only the image tower trains; class text features are computed once from prompt templates; the temperature is the
+model's own logit scale. Every method goes through this one loop; averages (BMA, EMA, WiSE-FT) are tracked on the
+side. On CUDA: bf16 autocast, fp32 master weights, fused AdamW; on CPU: fp32. Data order and augmentation are
+seeded per step, so a resumed run replays exactly what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .clipood import BetaMovingAverage, ExponentialMovingAverage, interpolate_weights, margin_metric_softmax_loss
+from .config import RunConfig, resolve
+from .data import make_splits, open_dataset
+from .data.pipeline import ImagePipeline
+from .data.splits import Splits, harmonic_mean
+from .events import CheckpointEvent, EvalEvent, FinishEvent, StartEvent, StepEvent
+from .features import class_text_features
+from .io import load_safetensors, save_safetensors
+from .methods import METHODS
+from .models import load_clip
+from .runstore import RunStore
+from .schedule import cosine_lr
+from .world.scenes import stable_seed
+
+_TEXT_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+class RunFailed(RuntimeError):
+    """A run stopped for a reason the user can act on (message says what)."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RunFailed("--device cuda was asked for but no CUDA device is available; use --device auto or cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def text_features_cached(bundle, classes: list[str], templates, ensemble: bool, device) -> torch.Tensor:
+    key = (bundle.model_id, bundle.pretrained, tuple(classes), tuple(templates), ensemble, str(device))
+    if key not in _TEXT_CACHE:
+        _TEXT_CACHE[key] = class_text_features(bundle.model, bundle.tokenizer, [c.replace("_", " ") for c in classes],
+                                               templates, device, ensemble)
+    return _TEXT_CACHE[key]
+
+
+def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
+    """Indices (into the training split) of optimiser step ``step``: seeded epoch permutations, wrapped."""
+    start = step * batch
+    out = []
+    while len(out) < batch:
+        epoch, pos = divmod(start + len(out), n)
+        perm = np.random.default_rng(stable_seed("epoch", seed, epoch)).permutation(n)
+        out.extend(perm[pos: pos + batch - len(out)].tolist())
+    return np.asarray(out)
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: torch.device) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return _Dist(dist.get_rank(), dist.get_world_size())
+
+
+class _Evaluator:
+    """Fixed eval images (uint8 at model size, in memory) and per-split candidate classifiers."""
+
+    def __init__(self, table, splits: Splits, pipeline: ImagePipeline, text: torch.Tensor, device, subsample: int,
+                 seed: int):
+        self.pipeline, self.device, self.text = pipeline, device, text
+        self.splits = splits
+        all_idx = np.unique(np.concatenate([s.indices for s in splits.evals.values()]))
+        self.pos = {int(i): k for k, i in enumerate(all_idx)}
+        raw = [pipeline.raw(table.load(all_idx[i:i + 256])) for i in range(0, len(all_idx), 256)]
+        self.images = torch.cat(raw)
+        self.labels = torch.as_tensor(table.labels[all_idx])
+        self.sub = {}
+        for name, s in splits.evals.items():
+            rng = np.random.default_rng(stable_seed("eval-subsample", seed, name))
+            keep = s.indices[rng.permutation(len(s.indices))[:subsample]] if len(s.indices) > subsample else s.indices
+            self.sub[name] = np.sort(keep)
+
+    @torch.no_grad()
+    def features(self, visual: torch.nn.Module, rows: np.ndarray, batch: int = 256) -> torch.Tensor:
+        out = []
+        amp = self.device.type == "cuda"
+        for i in range(0, len(rows), batch):
+            x = self.pipeline.normalise(self.images[rows[i:i + batch]].to(self.device))
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+                f = visual(x)
+            out.append(F.normalize(f.float(), dim=-1))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def accuracy(self, visual: torch.nn.Module, full: bool) -> dict[str, float]:
+        visual.eval()
+        chosen = {n: (s.indices if full else self.sub[n]) for n, s in self.splits.evals.items()}
+        union = np.unique(np.concatenate(list(chosen.values())))
+        rows = np.asarray([self.pos[int(i)] for i in union])
+        feats = self.features(visual, rows)
+        where = {int(i): k for k, i in enumerate(union)}
+        acc = {}
+        for name, idx in chosen.items():
+            s = self.splits.evals[name]
+            f = feats[[where[int(i)] for i in idx]]
+            cand = torch.as_tensor(s.candidates, device=f.device)
+            pred = cand[(f @ self.text[cand].t()).argmax(-1)].cpu()
+            labels = self.labels[[self.pos[int(i)] for i in idx]]
+            acc[name] = round(100.0 * (pred == labels).float().mean().item(), 4)
+        for name, (a, b) in self.splits.harmonic.items():
+            acc[name] = round(harmonic_mean(acc[a], acc[b]), 4)
+        return acc
+
+
+def _opt_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    sd = opt.state_dict()
+    tensors, meta = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"opt.{pid}.{k}"] = v
+            else:
+                meta[f"{pid}.{k}"] = v
+    return tensors, meta
+
+
+def _load_opt(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    sd = opt.state_dict()
+    state: dict[int, dict] = {}
+    for key, v in tensors.items():
+        if key.startswith("opt."):
+            _, pid, k = key.split(".", 2)
+            state.setdefault(int(pid), {})[k] = v
+    sd["state"] = state
+    opt.load_state_dict(sd)
+
+
+def _avg_specs(cfg: RunConfig) -> list[tuple[str, str, float]]:
+    """(display name, kind, parameter) of every average the run keeps."""
+    method = METHODS[cfg.method]
+    specs = []
+    if method.result in ("bma", "ema", "wiseft"):
+        specs.append(method.result)
+    specs += [t for t in cfg.track if t not in specs]
+    out = []
+    for s in specs:
+        kind, _, arg = s.partition(":")
+        default = {"bma": cfg.beta, "ema": cfg.ema_decay, "wiseft": cfg.wiseft_alpha}[kind]
+        val = float(arg) if arg else default
+        name = kind if not arg or val == default else f"{kind}:{arg}"
+        if name not in [o[0] for o in out]:
+            out.append((name, kind, val))
+    return out
+
+
+def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.Event | None = None,
+          resume: bool = False) -> Iterator:
+    """Run one config, yielding events; the run folder (if given) receives everything needed to reproduce it.
+
+    ``resume=True`` continues the run in ``run_dir`` from its last complete checkpoint (its config.json wins).
+    """
+    store = RunStore(Path(run_dir)) if run_dir is not None else None
+    if resume:
+        if store is None or not store.config_path.exists():
+            raise RunFailed(f"--resume: {run_dir} is not a run folder (no config.json)")
+        config = RunConfig.from_dict(store.read_config())
+    cfg = resolve(config)
+    stop = stop or threading.Event()
+    device = pick_device(cfg.device)
+    dist_info = _init_distributed(device)
+    writer = store if (store is not None and dist_info.main) else None
+    if writer is not None and not resume:
+        writer.dir.mkdir(parents=True, exist_ok=True)
+        writer.write_config(cfg.to_dict())
+    t_start = time.time()
+    state = {"step": 0, "last_eval": {}, "zeroshot": {}, "tracked": {}, "ckpt_step": None}
+
+    def emit(ev):
+        if writer is not None:
+            writer.append_event(ev.to_dict())
+        return ev
+
+    def summary(status: str, reason: str, final=None, result=None) -> dict:
+        s = {"status": status, "reason": reason, "config": cfg.to_dict(), "zeroshot": state["zeroshot"],
+             "final": final if final is not None else state["last_eval"].get("current", {}),
+             "result": result if result is not None else {}, "tracked": state["tracked"],
+             "steps_done": state["step"], "total_steps": cfg.steps, "wall_s": round(time.time() - t_start, 3),
+             "last_checkpoint_step": state["ckpt_step"]}
+        if writer is not None:
+            writer.write_summary(s)
+        return s
+
+    try:
+        yield from _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summary, t_start)
+    except GeneratorExit:
+        if writer is not None:
+            summary("cancelled", "the consumer closed the event stream")
+        raise
+    except Exception as e:  # noqa: BLE001 - every failure becomes a failed run that keeps its files
+        reason = str(e) if isinstance(e, (RunFailed, ValueError)) else f"{type(e).__name__}: {e}"
+        if isinstance(e, torch.cuda.OutOfMemoryError):
+            torch.cuda.empty_cache()
+            reason = (f"CUDA out of memory at batch size {cfg.batch_size}: try --batch-size "
+                      f"{max(1, cfg.batch_size // 2)}")
+        if writer is not None:
+            (writer.dir / "error.txt").write_text(traceback.format_exc())
+        s = summary("failed", reason)
+        yield emit(FinishEvent("failed", reason, s))
+
+
+def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summary, t_start):
+    torch.manual_seed(cfg.seed)
+    method = METHODS[cfg.method]
+    bundle = load_clip(cfg.model, cfg.pretrained, device)
+    table = open_dataset(cfg.dataset, seed=cfg.seed, sources=cfg.sources, **cfg.data_options)
+    splits = make_splits(table, cfg.setting, cfg.sources, cfg.targets, cfg.base_classes)
+    pipeline = ImagePipeline(bundle.image_size, bundle.mean, bundle.std)
+    text = text_features_cached(bundle, table.classes, table.templates, cfg.ensemble, device)
+    logit_scale = bundle.logit_scale
+    visual = bundle.model.visual.float()
+    for p in visual.parameters():
+        p.requires_grad_(cfg.steps > 0)
+    theta0 = {k: v.detach().clone() for k, v in visual.state_dict().items()}
+    evaluator = _Evaluator(table, splits, pipeline, text, device, cfg.eval_subsample, cfg.seed) \
+        if dist_info.main else None
+    scratch = copy.deepcopy(visual).eval() if dist_info.main else None
+    train_text = text[splits.train_classes]
+    label_map = torch.full((len(table.classes),), -1, dtype=torch.long)
+    label_map[splits.train_classes] = torch.arange(len(splits.train_classes))
+    total = cfg.steps
+
+    opt = None
+    if total > 0:
+        fused = device.type == "cuda"
+        opt = torch.optim.AdamW(visual.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+    averages = {}
+    if dist_info.main:
+        for name, kind, val in _avg_specs(cfg):
+            if kind == "bma":
+                averages[name] = BetaMovingAverage(visual, total, val)
+            elif kind == "ema":
+                averages[name] = ExponentialMovingAverage(visual, val)
+            else:
+                averages[name] = ("wiseft", val)
+    bma_main = next((a for n, a in averages.items() if n == "bma"), None)
+
+    start = 0
+    if resume and store is not None and store.last_checkpoint.exists():
+        start = _load_checkpoint(store, visual, opt, averages)  # every rank reads the same file
+    state["step"] = start
+    state["ckpt_step"] = start if start else None
+
+    yield emit(StartEvent(str(writer.dir) if writer else None, cfg.to_dict(), total, start, splits.describe(),
+                          table.classes, str(device), logit_scale))
+
+    def eval_models(full: bool) -> dict[str, dict[str, float]]:
+        acc = {"current": evaluator.accuracy(visual, full)}
+        for name, a in averages.items():
+            if isinstance(a, tuple):
+                scratch.load_state_dict(interpolate_weights(theta0, visual.state_dict(), a[1]))
+                acc[name] = evaluator.accuracy(scratch, full)
+            else:
+                acc[name] = evaluator.accuracy(a.module, full)
+        return acc
+
+    if dist_info.main:
+        scratch.load_state_dict(theta0)
+        zs = evaluator.accuracy(scratch, True)
+        state["zeroshot"] = zs
+        zs_sub = evaluator.accuracy(scratch, False)
+        yield emit(EvalEvent(0, {"zeroshot": zs}, True))
+        if start == 0 and total > 0 and cfg.eval_every:
+            yield emit(EvalEvent(0, {"zeroshot": zs_sub, **{n: dict(zs_sub) for n in ["current", *averages]}}, False))
+
+    model_for_step = visual
+    if dist_info.world > 1 and total > 0:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        model_for_step = DDP(visual, device_ids=[device.index] if device.type == "cuda" else None)
+
+    warmup = int(round(cfg.warmup_frac * total))
+    n_train = len(splits.train)
+    amp = device.type == "cuda"
+    t_loop = time.time()
+    images_seen = 0
+    deadline = (t_start + cfg.max_seconds) if cfg.max_seconds else None
+    text_dev = train_text.to(device)
+    for step in range(start, total):
+        if stop.is_set() or (deadline is not None and time.time() > deadline):
+            why = "stopped by the user" if stop.is_set() else f"time limit of {cfg.max_seconds:g} s reached"
+            if dist_info.main and state["ckpt_step"] != step and total > 0:
+                yield from _checkpoint(writer, visual, opt, averages, step, state, emit)
+            s = summary("cancelled", why + f" at step {step}/{total}; resume with --resume")
+            yield emit(FinishEvent("cancelled", s["reason"], s))
+            return
+        lr = cosine_lr(cfg.lr, step, total, warmup)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        idx = splits.train[batch_indices(n_train, cfg.batch_size, step, cfg.seed)]
+        if dist_info.world > 1:
+            idx = idx[dist_info.rank::dist_info.world]
+        gen = torch.Generator().manual_seed(stable_seed("augment", cfg.seed, step))
+        x = pipeline.train_batch(table.load(idx), gen, cfg.augment).to(device, non_blocking=True)
+        y = label_map[torch.as_tensor(table.labels[idx])].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            feats = model_for_step(x)
+        loss = margin_metric_softmax_loss(feats.float(), text_dev, y, cfg.lam, logit_scale)
+        check = device.type == "cpu" or step % 10 == 0 or step == total - 1
+        loss_val = None
+        if check:
+            if dist_info.world > 1:
+                import torch.distributed as dist
+
+                lt = loss.detach().clone()
+                dist.all_reduce(lt)
+                loss_val = lt.item() / dist_info.world
+            else:
+                loss_val = loss.item()
+            if not math.isfinite(loss_val):
+                raise RunFailed(f"loss became {loss_val} at step {step + 1}: lower --lr (now {cfg.lr:g}); the last "
+                                f"good checkpoint (step {state['ckpt_step']}) is kept")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state["step"] = step + 1
+        images_seen += len(idx) * dist_info.world
+        bma_w = None
+        for a in averages.values():
+            if isinstance(a, tuple):
+                continue
+            w = a.update(visual)
+            if a is bma_main:
+                bma_w = w
+        el = time.time() - t_loop
+        ips = images_seen / max(el, 1e-9)
+        done = step + 1 - start
+        eta = el / done * (total - step - 1)
+        if dist_info.main:
+            yield emit(StepEvent(step + 1, total, loss_val, lr, bma_w, round(ips, 2), round(time.time() - t_start, 3),
+                                 round(eta, 3)))
+        last = step + 1 == total
+        if dist_info.main and cfg.eval_every and (step + 1) % cfg.eval_every == 0 and not last:
+            acc = eval_models(False)
+            state["last_eval"] = acc
+            yield emit(EvalEvent(step + 1, acc, False))
+        if dist_info.main and cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and not last:
+            yield from _checkpoint(writer, visual, opt, averages, step + 1, state, emit)
+
+    if not dist_info.main:
+        return
+    # final evaluation on the full splits
+    if total > 0:
+        acc = eval_models(True)
+        yield emit(EvalEvent(total, acc, True))
+    else:
+        acc = {"current": state["zeroshot"]}
+    final = acc["current"]
+    res_key = {"zeroshot": None, "last": "current"}.get(method.result, method.result)
+    result = state["zeroshot"] if res_key is None else acc[res_key]
+    state["tracked"] = {k: v for k, v in acc.items() if k != "current"}
+    if writer is not None and total > 0:
+        yield from _checkpoint(writer, visual, opt, averages, total, state, emit)
+        if res_key == "current":
+            res_weights = visual.state_dict()
+        elif method.result == "wiseft":
+            res_weights = interpolate_weights(theta0, visual.state_dict(), averages["wiseft"][1])
+        else:
+            res_weights = averages[res_key].module.state_dict()
+        save_safetensors(res_weights, writer.result_checkpoint, metadata={"method": cfg.method, "what": "visual"})
+        yield emit(CheckpointEvent(total, str(writer.result_checkpoint)))
+    s = summary("done", "finished", final=final, result=result)
+    yield emit(FinishEvent("done", "finished", s))
+
+
+def _checkpoint(writer, visual, opt, averages, step, state, emit):
+    if writer is None:
+        return
+    tensors = {f"visual.{k}": v for k, v in visual.state_dict().items()}
+    meta = {"step": step}
+    if opt is not None:
+        ot, om = _opt_tensors(opt)
+        tensors.update(ot)
+        meta["opt"] = om
+    avg_meta = {}
+    for name, a in averages.items():
+        if isinstance(a, tuple):
+            continue
+        tensors.update({f"avg.{name}.{k}": v for k, v in a.state_tensors().items()})
+        avg_meta[name] = a.state()
+    meta["averages"] = avg_meta
+    import json
+
+    save_safetensors(tensors, writer.last_checkpoint, metadata={"meta": json.dumps(meta)})
+    state["ckpt_step"] = step
+    yield emit(CheckpointEvent(step, str(writer.last_checkpoint)))
+
+
+def _load_checkpoint(writer, visual, opt, averages) -> int:
+    import json
+
+    from safetensors import safe_open
+
+    with safe_open(str(writer.last_checkpoint), framework="pt") as f:
+        meta = json.loads(f.metadata()["meta"])
+    tensors = load_safetensors(writer.last_checkpoint)
+    visual.load_state_dict({k[len("visual."):]: v for k, v in tensors.items() if k.startswith("visual.")})
+    if opt is not None:
+        _load_opt(opt, tensors)
+    for name, a in averages.items():
+        if isinstance(a, tuple):
+            continue
+        pre = f"avg.{name}."
+        a.load_state(meta["averages"][name], {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)})
+    return int(meta["step"])
+
+
+def run_to_end(config: RunConfig, run_dir=None, stop=None, resume=False) -> dict:
+    """Consume a run and return its summary (convenience for scripts and tests)."""
+    last = None
+    for ev in train(config, run_dir, stop, resume):
+        last = ev
+    return last.summary if isinstance(last, FinishEvent) else {}
