@@ -237,14 +237,20 @@ def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.
         yield emit(FinishEvent("failed", reason, s))
 
 
-def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summary, t_start):
-    torch.manual_seed(cfg.seed)
-    method = METHODS[cfg.method]
+def prepare(cfg: RunConfig, device):
+    """Model, data table, splits, pipeline and class text features of a resolved config."""
     bundle = load_clip(cfg.model, cfg.pretrained, device)
     table = open_dataset(cfg.dataset, seed=cfg.seed, sources=cfg.sources, **cfg.data_options)
     splits = make_splits(table, cfg.setting, cfg.sources, cfg.targets, cfg.base_classes)
     pipeline = ImagePipeline(bundle.image_size, bundle.mean, bundle.std)
     text = text_features_cached(bundle, table.classes, table.templates, cfg.ensemble, device)
+    return bundle, table, splits, pipeline, text
+
+
+def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summary, t_start):
+    torch.manual_seed(cfg.seed)
+    method = METHODS[cfg.method]
+    bundle, table, splits, pipeline, text = prepare(cfg, device)
     logit_scale = bundle.logit_scale
     visual = bundle.model.visual.float()
     for p in visual.parameters():

@@ -126,7 +126,9 @@ def load_clip(model: str = "toy-clip", pretrained: str | None = None, device: st
                 path = Path(tmp) / f"{name}.json"
                 path.write_text(json.dumps(cfg))
                 open_clip.add_model_config(path)
-            m = open_clip.create_model(name, pretrained=None)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)  # a random config is the same model in every process
+                m = open_clip.create_model(name, pretrained=None)
             tokenizer = open_clip.get_tokenizer(name)
         else:
             m = open_clip.create_model(name, pretrained=tag, weights_only=True, require_pretrained=bool(tag))

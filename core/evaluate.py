@@ -1,0 +1,37 @@
+"""Stand-alone evaluation: a model's zero-shot accuracy, or a finished run's result weights, per split."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from .config import RunConfig, resolve
+from .engine import _Evaluator, pick_device, prepare
+from .io import load_safetensors
+from .runstore import RunStore
+
+
+def _evaluator(cfg: RunConfig):
+    cfg = resolve(cfg)
+    device = pick_device(cfg.device)
+    bundle, table, splits, pipeline, text = prepare(cfg, device)
+    ev = _Evaluator(table, splits, pipeline, text, device, cfg.eval_subsample, cfg.seed)
+    return bundle, ev
+
+
+def evaluate_zeroshot(cfg: RunConfig) -> dict[str, dict[str, float]]:
+    bundle, ev = _evaluator(dataclasses.replace(cfg, method="zeroshot", steps=0))
+    return {"zero-shot": ev.accuracy(bundle.model.visual, full=True)}
+
+
+def evaluate_run(run_dir: Path) -> dict[str, dict[str, float]]:
+    store = RunStore(run_dir)
+    if not store.config_path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no config.json)")
+    cfg = RunConfig.from_dict(store.read_config())
+    bundle, ev = _evaluator(cfg)
+    out = {"zero-shot": ev.accuracy(bundle.model.visual, full=True)}
+    if store.result_checkpoint.exists():
+        bundle.model.visual.load_state_dict(load_safetensors(store.result_checkpoint))
+        out[f"result ({cfg.method})"] = ev.accuracy(bundle.model.visual, full=True)
+    return out
