@@ -144,6 +144,17 @@ def _bar(ev) -> str:
             f"ETA {eta // 60:02d}:{eta % 60:02d} ")
 
 
+def precheck(cfg: RunConfig) -> None:
+    """Fail fast (exit 2) on a bad config, dataset or model id before a run folder is made."""
+    from .config import resolve
+    from .data.registry import check_dataset_spec
+    from .models import resolve as resolve_model
+
+    resolve(cfg)
+    check_dataset_spec(cfg.dataset)
+    resolve_model(cfg.model, cfg.pretrained)
+
+
 def cmd_train(a) -> int:
     from .engine import RunFailed, train
     from .runstore import check_run_id, new_run_id
@@ -153,6 +164,7 @@ def cmd_train(a) -> int:
         cfg = RunConfig()
     else:
         cfg = config_from_args(a)
+        precheck(cfg)
         run_id = check_run_id(a.run_id) if a.run_id else new_run_id(cfg.method, cfg.dataset)
         run_dir = Path(a.out) / run_id
         if run_dir.exists():

@@ -56,8 +56,22 @@ def _load_plugins() -> None:
                 raise
 
 
-def open_dataset(spec: str, **options) -> ImageTable:
+def check_dataset_spec(spec: str) -> None:
+    """Raise :class:`DatasetError` unless ``spec`` names a registered dataset or a known scheme with a path."""
     _load_plugins()
+    if spec in DATASETS:
+        return
+    for prefix in SCHEMES:
+        if spec.startswith(prefix):
+            if not spec[len(prefix):]:
+                raise DatasetError(f"dataset {spec!r}: give a path after {prefix!r}")
+            return
+    names = ", ".join(list(DATASETS) + [f"{p}PATH" for p in SCHEMES])
+    raise DatasetError(f"unknown dataset {spec!r}: use one of {names} (python -m core list datasets)")
+
+
+def open_dataset(spec: str, **options) -> ImageTable:
+    check_dataset_spec(spec)
     if spec in DATASETS:
         entry = DATASETS[spec]
         return entry.build(**{**entry.defaults, **{k: v for k, v in options.items() if v is not None}})
@@ -66,6 +80,9 @@ def open_dataset(spec: str, **options) -> ImageTable:
             path = spec[len(prefix):]
             if not path:
                 raise DatasetError(f"dataset {spec!r}: give a path after {prefix!r}")
-            return entry.build(path=path, **{k: v for k, v in options.items() if v is not None})
+            opts = {k: v for k, v in options.items() if v is not None}
+            if "path" in opts:  # would collide with the scheme's own path
+                raise DatasetError(f"dataset {spec!r} already names its path; drop --data path=...")
+            return entry.build(path=path, **opts)
     names = ", ".join(list(DATASETS) + [f"{p}PATH" for p in SCHEMES])
     raise DatasetError(f"unknown dataset {spec!r}: use one of {names} (python -m core list datasets)")

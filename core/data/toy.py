@@ -36,6 +36,11 @@ def build_toy_shapes(seed: int = 0, sources: list[str] | None = None, colour_bia
 
         raise DatasetError(f"colour_bias must be in [0, 1] (got {colour_bias})")
     src = tuple(sources or TOY_SOURCES)
+    unknown = [d for d in src if d not in STYLES]
+    if unknown:
+        from .table import DatasetError
+
+        raise DatasetError(f"toy-shapes has no domain {unknown[0]!r}; its domains are {', '.join(STYLES)}")
     biased = tuple(sorted(STYLES.index(s) for s in src if s in STYLES))
     classes = tuple(range(len(SHAPES)))
     test = _grid(classes, tuple(range(len(STYLES))), int(eval_per), EVAL_SEED, float(colour_bias), biased)

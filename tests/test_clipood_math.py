@@ -1,0 +1,153 @@
+"""MMS, Beta weights, BMA, EMA and WiSE-FT against closed forms."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.stats import beta as beta_dist
+
+from core.clipood import (BetaMovingAverage, ExponentialMovingAverage, beta_shares, beta_weights, interpolate_weights,
+                          margin_matrix, margin_metric_softmax_loss)
+
+
+def _setup(n=12, k=7, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    f = torch.randn(n, d, generator=g) * 3
+    t = F.normalize(torch.randn(k, d, generator=g), dim=-1)
+    y = torch.randint(0, k, (n,), generator=g)
+    return f, t, y
+
+
+def test_mms_lam0_is_clip_cross_entropy():
+    f, t, y = _setup()
+    ref = F.cross_entropy(26.0 * F.normalize(f, dim=-1) @ t.t(), y)
+    assert torch.allclose(margin_metric_softmax_loss(f, t, y, 0.0, 26.0), ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("lam", [0.1, 0.3, 1.0])
+def test_mms_equals_explicit_margin_form(lam):
+    f, t, y = _setup(seed=1)
+    scale = 100.0
+    cos = F.normalize(f, dim=-1) @ t.t()
+    margin = lam * (1 - t[y] @ t.t())  # zero on the target
+    logits = scale * (cos + margin)
+    ref = F.cross_entropy(logits, y)
+    assert torch.allclose(margin_metric_softmax_loss(f, t, y, lam, scale), ref, atol=1e-4)
+    # and the subtraction form of the official code
+    sub = scale * ((F.normalize(f, dim=-1) - lam * t[y]) @ t.t())
+    assert torch.allclose(margin_metric_softmax_loss(f, t, y, lam, scale), F.cross_entropy(sub, y), atol=1e-4)
+
+
+def test_mms_margin_raises_loss_and_is_scale_invariant_in_features():
+    f, t, y = _setup(seed=2)
+    assert margin_metric_softmax_loss(f, t, y, 0.3, 50.0) > margin_metric_softmax_loss(f, t, y, 0.0, 50.0)
+    assert torch.allclose(margin_metric_softmax_loss(f, t, y, 0.3, 50.0),
+                          margin_metric_softmax_loss(7 * f, t, y, 0.3, 50.0), atol=1e-5)
+
+
+def test_margin_matrix():
+    _, t, _ = _setup()
+    m = margin_matrix(t, 0.3)
+    assert torch.allclose(m.diagonal(), torch.zeros(len(t)), atol=1e-6)
+    assert torch.allclose(m, m.t()) and (m >= -1e-6).all() and (m <= 0.6 + 1e-6).all()
+
+
+@pytest.mark.parametrize("T,b", [(0, 0.5), (1, 0.5), (10, 0.5), (500, 0.1), (37, 1.0), (100, 2.0)])
+def test_beta_weights_closed_form(T, b):
+    w = beta_weights(T, b)
+    x = (torch.arange(T + 1, dtype=torch.float64) + 0.5) / (T + 1)
+    ref = torch.tensor(beta_dist.pdf(x.numpy(), b, b))
+    assert w.shape == (T + 1,)
+    assert torch.allclose(w, ref, rtol=1e-9)
+
+
+def test_beta_shares_match_method_doc():
+    s = beta_shares(5000, 0.5)
+    assert abs(s["zeroshot"] - 0.0064) < 5e-4 and abs(s["last_10pct"] - 0.203) < 2e-3
+    assert abs(beta_shares(500, 0.1)["zeroshot"] - 0.0917) < 5e-4
+
+
+def _trajectory(T, seed=0):
+    torch.manual_seed(seed)
+    m = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 3))
+    states = [{k: v.clone() for k, v in m.state_dict().items()}]
+    snaps = []
+    for _ in range(T):
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(torch.randn_like(p) * 0.3)
+        states.append({k: v.clone() for k, v in m.state_dict().items()})
+        snaps.append(m)
+    return m, states
+
+
+@pytest.mark.parametrize("T,b", [(1, 0.5), (7, 0.5), (50, 0.1), (20, 1.0), (30, 3.0)])
+def test_bma_equals_weighted_average(T, b):
+    torch.manual_seed(1)
+    m = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 3))
+    states = [{k: v.clone().double() for k, v in m.state_dict().items()}]
+    bma = BetaMovingAverage(m, T, b)
+    for _ in range(T):
+        with torch.no_grad():
+            for p in m.parameters():
+                p.add_(torch.randn_like(p) * 0.3)
+        bma.update(m)
+        states.append({k: v.clone().double() for k, v in m.state_dict().items()})
+    w = beta_weights(T, b)
+    for k, v in bma.module.state_dict().items():
+        ref = sum(w[t] * states[t][k] for t in range(T + 1)) / w.sum()
+        assert torch.allclose(v.double(), ref, atol=1e-5), k
+    with pytest.raises(RuntimeError):
+        bma.update(m)
+
+
+def test_bma_starts_at_zero_shot_and_is_fp32():
+    m = torch.nn.Linear(3, 3).half()
+    bma = BetaMovingAverage(m, 5, 0.5)
+    assert all(v.dtype == torch.float32 for v in bma.module.state_dict().values())
+    assert torch.allclose(bma.module.weight, m.weight.float())
+
+
+def test_bma_state_roundtrip():
+    torch.manual_seed(0)
+    m = torch.nn.Linear(4, 2)
+    a = BetaMovingAverage(m, 10, 0.5)
+    for _ in range(4):
+        with torch.no_grad():
+            m.weight.add_(1.0)
+        a.update(m)
+    b = BetaMovingAverage(torch.nn.Linear(4, 2), 10, 0.5)
+    b.load_state(a.state(), a.state_tensors())
+    for _ in range(3):
+        with torch.no_grad():
+            m.weight.add_(1.0)
+        a.update(m)
+        b.update(m)
+    assert torch.equal(a.module.weight, b.module.weight)
+
+
+def test_ema_closed_form():
+    m = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        m.weight.fill_(0.0)
+    ema = ExponentialMovingAverage(m, 0.9)
+    vals = [1.0, 2.0, 3.0]
+    for v in vals:
+        with torch.no_grad():
+            m.weight.fill_(v)
+        ema.update(m)
+    ref = 0.0
+    for v in vals:
+        ref = 0.9 * ref + 0.1 * v
+    assert math.isclose(ema.module.weight[0, 0].item(), ref, rel_tol=1e-6)
+
+
+def test_wiseft_interpolation():
+    a = {"w": torch.zeros(3), "n": torch.tensor([1])}
+    b = {"w": torch.ones(3) * 4, "n": torch.tensor([2])}
+    out = interpolate_weights(a, b, 0.25)
+    assert torch.allclose(out["w"], torch.ones(3))
+    assert out["n"].item() == 2
+    assert torch.equal(interpolate_weights(a, b, 0.0)["w"], a["w"])
+    assert torch.equal(interpolate_weights(a, b, 1.0)["w"], b["w"])

@@ -1,0 +1,159 @@
+"""End-to-end runs on a tiny random open_clip config and the small toy world: events, run folder, summary."""
+
+import json
+import threading
+
+import pytest
+import torch
+
+from core.engine import run_to_end, train
+from core.events import EvalEvent, FinishEvent, StartEvent, StepEvent
+from core.methods import METHODS
+
+SUMMARY_KEYS = {"status", "config", "zeroshot", "final", "result"}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_runs_end_to_end(method, tiny_cfg, tmp_path):
+    cfg = tiny_cfg(method=method, steps=4, eval_every=2, checkpoint_every=2)
+    events = list(train(cfg, tmp_path / "run"))
+    kinds = [e.kind for e in events]
+    assert isinstance(events[0], StartEvent) and isinstance(events[-1], FinishEvent)
+    assert events[-1].status == "done", events[-1].reason
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    assert [e.step for e in steps] == ([1, 2, 3, 4] if METHODS[method].trains else [])
+    assert "eval" in kinds
+    run = tmp_path / "run"
+    summary = json.loads((run / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary) and summary["status"] == "done"
+    assert set(summary["final"]) >= {"id", "ood"} and set(summary["result"]) >= {"id", "ood"}
+    for acc in summary["result"].values():
+        assert 0.0 <= acc <= 100.0
+    cfg_saved = json.loads((run / "config.json").read_text())
+    assert cfg_saved["method"] == method and cfg_saved["steps"] == (4 if METHODS[method].trains else 0)
+    lines = (run / "events.jsonl").read_text().splitlines()
+    assert [json.loads(x)["kind"] for x in lines] == kinds
+    if METHODS[method].trains:
+        assert (run / "checkpoints" / "last.safetensors").exists()
+        assert (run / "checkpoints" / "result.safetensors").exists()
+    if METHODS[method].margin:
+        assert cfg_saved["lam"] > 0
+    else:
+        assert cfg_saved["lam"] == 0
+
+
+def test_settings_produce_their_splits(tiny_cfg, tmp_path):
+    s = run_to_end(tiny_cfg(setting="open_class", steps=2), tmp_path / "oc")
+    assert set(s["result"]) == {"base", "new", "hm"}
+    s = run_to_end(tiny_cfg(setting="in_the_wild", steps=2), tmp_path / "iw")
+    assert set(s["result"]) == {"id", "ood_base", "ood_new", "hm"}
+
+
+def test_training_moves_weights_and_bma_lags(tiny_cfg, tmp_path):
+    from safetensors.torch import load_file
+
+    from core.models import load_clip
+
+    run_to_end(tiny_cfg(method="clipood", steps=6, lr=1e-3), tmp_path / "r")
+    z = load_clip("tiny-random").model.visual.state_dict()
+    last = {k[len("visual."):]: v for k, v in load_file(tmp_path / "r/checkpoints/last.safetensors").items()
+            if k.startswith("visual.")}
+    bma = load_file(tmp_path / "r/checkpoints/result.safetensors")
+    k = "conv1.weight"
+    d_last = (last[k] - z[k]).norm()
+    d_bma = (bma[k] - z[k]).norm()
+    assert d_last > 0 and 0 < d_bma < d_last
+
+
+def test_same_seed_same_metrics(tiny_cfg, tmp_path):
+    a = run_to_end(tiny_cfg(steps=4, lr=1e-3), tmp_path / "a")
+    b = run_to_end(tiny_cfg(steps=4, lr=1e-3), tmp_path / "b")
+    ea = [json.loads(x) for x in (tmp_path / "a/events.jsonl").read_text().splitlines()]
+    eb = [json.loads(x) for x in (tmp_path / "b/events.jsonl").read_text().splitlines()]
+    la = [e["loss"] for e in ea if e["kind"] == "step"]
+    lb = [e["loss"] for e in eb if e["kind"] == "step"]
+    assert la == lb and a["result"] == b["result"]
+
+
+def test_cancel_within_one_step_keeps_run(tiny_cfg, tmp_path):
+    stop = threading.Event()
+    seen = []
+    for ev in train(tiny_cfg(steps=50, eval_every=0, checkpoint_every=0), tmp_path / "c", stop):
+        seen.append(ev)
+        if isinstance(ev, StepEvent) and ev.step == 3:
+            stop.set()
+    steps = [e.step for e in seen if isinstance(e, StepEvent)]
+    assert steps == [1, 2, 3]
+    assert seen[-1].status == "cancelled"
+    s = json.loads((tmp_path / "c/summary.json").read_text())
+    assert s["status"] == "cancelled" and s["steps_done"] == 3 and s["last_checkpoint_step"] == 3
+    assert (tmp_path / "c/checkpoints/last.safetensors").exists()
+
+
+def test_resume_equals_uninterrupted(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(method="clipood", steps=8, lr=1e-3, eval_every=2, checkpoint_every=2, track=["ema", "wiseft"])
+    full = run_to_end(cfg, tmp_path / "full")
+    stop = threading.Event()
+    for ev in train(cfg, tmp_path / "part", stop):
+        if isinstance(ev, StepEvent) and ev.step == 5:
+            stop.set()
+    assert json.loads((tmp_path / "part/summary.json").read_text())["status"] == "cancelled"
+    resumed = run_to_end(cfg, tmp_path / "part", resume=True)
+    assert resumed["status"] == "done"
+    assert resumed["result"] == full["result"] and resumed["final"] == full["final"]
+    assert resumed["tracked"] == full["tracked"]
+    from safetensors.torch import load_file
+
+    a = load_file(tmp_path / "full/checkpoints/result.safetensors")
+    b = load_file(tmp_path / "part/checkpoints/result.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_from_killed_run_without_summary(tiny_cfg, tmp_path):
+    """A run whose generator is abandoned mid-way (as after SIGKILL) still resumes from its last checkpoint."""
+    cfg = tiny_cfg(steps=6, checkpoint_every=2, eval_every=0)
+    gen = train(cfg, tmp_path / "k")
+    for ev in gen:
+        if isinstance(ev, StepEvent) and ev.step == 3:
+            break  # no more code of the run executes; the folder is as a crash leaves it (plus a summary)
+    (tmp_path / "k/summary.json").unlink(missing_ok=True)
+    s = run_to_end(cfg, tmp_path / "k", resume=True)
+    assert s["status"] == "done" and s["steps_done"] == 6
+
+
+def test_nan_loss_fails_clearly_and_keeps_checkpoint(tiny_cfg, tmp_path, monkeypatch):
+    import core.engine as engine
+
+    real = engine.margin_metric_softmax_loss
+    calls = {"n": 0}
+
+    def poisoned(*a, **k):  # fault injection: the 4th step's loss is NaN
+        calls["n"] += 1
+        loss = real(*a, **k)
+        return loss * float("nan") if calls["n"] == 4 else loss
+
+    monkeypatch.setattr(engine, "margin_metric_softmax_loss", poisoned)
+    events = list(train(tiny_cfg(steps=6, checkpoint_every=2, eval_every=0), tmp_path / "n"))
+    fin = events[-1]
+    assert fin.status == "failed" and "lower --lr" in fin.reason and "step 4" in fin.reason
+    assert [e.step for e in events if isinstance(e, StepEvent)] == [1, 2, 3]
+    s = json.loads((tmp_path / "n/summary.json").read_text())
+    assert s["status"] == "failed" and s["last_checkpoint_step"] == 2
+    assert (tmp_path / "n/checkpoints/last.safetensors").exists()
+
+
+def test_failed_run_keeps_config(tiny_cfg, tmp_path):
+    events = list(train(tiny_cfg(dataset="toy-shapes", sources=["nowhere"]), tmp_path / "f"))
+    assert events[-1].status == "failed" and "nowhere" in events[-1].reason
+    assert (tmp_path / "f/config.json").exists()
+    assert json.loads((tmp_path / "f/summary.json").read_text())["status"] == "failed"
+
+
+def test_eval_events_cover_tracked_averages(tiny_cfg, tmp_path):
+    evs = [e for e in train(tiny_cfg(method="finetune", steps=4, eval_every=2, track=["bma", "ema", "wiseft",
+                                                                                      "bma:0.1"]), tmp_path / "t")
+           if isinstance(e, EvalEvent)]
+    final = evs[-1]
+    assert final.full and set(final.accuracy) == {"current", "bma", "ema", "wiseft", "bma:0.1"}
+    inter = [e for e in evs if not e.full and e.step == 2][0]
+    assert set(inter.accuracy) == {"current", "bma", "ema", "wiseft", "bma:0.1"}

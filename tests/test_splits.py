@@ -1,0 +1,101 @@
+"""The three settings' splits: disjoint, complete, and candidate sets as specified."""
+
+import numpy as np
+import pytest
+
+from core.data.splits import make_splits
+from core.data.table import DatasetError, ImageTable, split_pool
+
+
+def _table(n_per=10, classes=6, domains=("a", "b", "c", "d")):
+    labels, doms = [], []
+    for d in range(len(domains)):
+        for c in range(classes):
+            labels += [c] * n_per
+            doms += [d] * n_per
+    labels, doms = np.array(labels), np.array(doms)
+    return ImageTable("fixture", [f"class{c}" for c in range(classes)], list(domains), labels, doms,
+                      split_pool(doms, 0.2, 0), lambda idx: [None] * len(idx))
+
+
+def test_split_pool_is_80_20_per_domain():
+    t = _table()
+    for d in range(4):
+        m = t.domain_ids == d
+        assert t.is_test[m].sum() == round(m.sum() * 0.2)
+
+
+def test_domain_shift():
+    t = _table()
+    s = make_splits(t, "domain_shift", ["a", "b"], ["c", "d"])
+    src = np.isin(t.domain_ids, [0, 1])
+    assert set(s.train) | set(s.evals["id"].indices) == set(np.flatnonzero(src))
+    assert not set(s.train) & set(s.evals["id"].indices)
+    assert set(s.evals["ood"].indices) == set(np.flatnonzero(~src))
+    assert not set(s.evals["ood"].indices) & (set(s.train) | set(s.evals["id"].indices))
+    assert set(s.evals["ood/c"].indices) | set(s.evals["ood/d"].indices) == set(s.evals["ood"].indices)
+    assert s.train_classes == list(range(6)) and s.evals["ood"].candidates == list(range(6))
+
+
+def test_open_class():
+    t = _table()
+    s = make_splits(t, "open_class", ["a", "b"])
+    base, new = s.base, s.new
+    assert base == [0, 1, 2] and new == [3, 4, 5]
+    assert set(t.labels[s.train]) == set(base)
+    assert set(t.labels[s.evals["base"].indices]) == set(base) and s.evals["base"].candidates == base
+    assert set(t.labels[s.evals["new"].indices]) == set(new) and s.evals["new"].candidates == new
+    everything = [s.train, s.evals["base"].indices, s.evals["new"].indices]
+    assert sum(map(len, everything)) == len(set(np.concatenate(everything)))
+    assert not t.is_test[s.train].any() and t.is_test[s.evals["new"].indices].all()
+    assert set(t.domain_ids[np.concatenate(everything)]) == {0, 1}
+    assert s.harmonic == {"hm": ("base", "new")}
+
+
+def test_open_class_custom_base():
+    t = _table()
+    s = make_splits(t, "open_class", None, None, ["class1", "class4"])
+    assert s.base == [1, 4] and s.new == [0, 2, 3, 5]
+
+
+def test_in_the_wild():
+    t = _table()
+    s = make_splits(t, "in_the_wild", ["a"], ["c", "d"])
+    assert set(t.labels[s.train]) == {0, 1, 2} and set(t.domain_ids[s.train]) == {0}
+    ob, on = s.evals["ood_base"], s.evals["ood_new"]
+    assert set(t.labels[ob.indices]) == {0, 1, 2} and set(t.labels[on.indices]) == {3, 4, 5}
+    assert ob.candidates == on.candidates == list(range(6))
+    assert set(ob.indices) | set(on.indices) == set(np.flatnonzero(np.isin(t.domain_ids, [2, 3])))
+    assert s.evals["id"].candidates == [0, 1, 2] and not set(s.evals["id"].indices) & set(s.train)
+    assert not np.isin(t.domain_ids[s.train], [1]).any()
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(setting="domain_shift", sources=["a", "b", "c", "d"]), "target"),
+    (dict(setting="domain_shift", sources=["a"], targets=["a"]), "overlap"),
+    (dict(setting="domain_shift", sources=["zz"]), "unknown domain"),
+    (dict(setting="open_class", base_classes=["nope"]), "base classes"),
+    (dict(setting="nonsense"), "setting"),
+])
+def test_bad_split_requests(kw, msg):
+    t = _table()
+    setting = kw.pop("setting")
+    with pytest.raises(DatasetError, match=msg):
+        make_splits(t, setting, kw.get("sources"), kw.get("targets"), kw.get("base_classes"))
+
+
+def test_one_class_is_rejected():
+    t = _table(classes=1)
+    with pytest.raises(DatasetError, match="at least two"):
+        make_splits(t, "domain_shift", ["a"], ["b"])
+
+
+def test_toy_world_splits_are_disjoint():
+    from core.data import open_dataset
+
+    t = open_dataset("toy-shapes", seed=0, shots=3, eval_per=2)
+    s = make_splits(t, "in_the_wild")
+    assert s.sources == ["photo", "cartoon"] and s.targets == ["sketch", "painting", "pixel", "infrared"]
+    all_eval = np.concatenate([e.indices for n, e in s.evals.items()])
+    assert not set(s.train) & set(all_eval)
+    assert len(s.train) == 8 * 2 * 3
