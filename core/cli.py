@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import threading
 from pathlib import Path
@@ -171,6 +172,8 @@ def cmd_train(a) -> int:
             raise ConfigError("run_id", f"{run_dir} already exists; pick another --run-id or use --resume")
     stop = threading.Event()
     last = None
+    if int(os.environ.get("RANK", "0")) != 0:  # data-parallel worker: rank 0 reports
+        a.quiet = True
     tty = sys.stderr.isatty()
     try:
         for ev in train(cfg, run_dir, stop, resume=bool(a.resume)):
@@ -195,6 +198,8 @@ def cmd_train(a) -> int:
     s = last.summary if last is not None and last.kind == "finish" else {}
     if last is None or last.kind != "finish":
         return 1
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0 if last.status == "done" else 1
     if s.get("zeroshot"):
         print(format_table({"zero-shot": s["zeroshot"], "final": s.get("final") or {},
                             f"result ({s['config']['method']})": s.get("result") or {}}))

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .clipood import BetaMovingAverage, ExponentialMovingAverage, interpolate_weights, margin_metric_softmax_loss
 from .config import RunConfig, resolve
 from .data import make_splits, open_dataset
+from .data.cache import eval_images
 from .data.pipeline import ImagePipeline
 from .data.splits import Splits, harmonic_mean
 from .events import CheckpointEvent, EvalEvent, FinishEvent, StartEvent, StepEvent
@@ -100,8 +101,7 @@ class _Evaluator:
         self.splits = splits
         all_idx = np.unique(np.concatenate([s.indices for s in splits.evals.values()]))
         self.pos = {int(i): k for k, i in enumerate(all_idx)}
-        raw = [pipeline.raw(table.load(all_idx[i:i + 256])) for i in range(0, len(all_idx), 256)]
-        self.images = torch.cat(raw)
+        self.images = eval_images(table, all_idx, pipeline)  # uint8 at model size; disk-cached for real data
         self.labels = torch.as_tensor(table.labels[all_idx])
         self.sub = {}
         for name, s in splits.evals.items():
@@ -382,6 +382,7 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
             yield from _checkpoint(writer, visual, opt, averages, step + 1, state, emit)
 
     if not dist_info.main:
+        yield FinishEvent("done", f"rank {dist_info.rank} finished (rank 0 writes the run)", {})
         return
     # final evaluation on the full splits
     if total > 0:
