@@ -1,0 +1,1 @@
+"""Benchmarks that run inside the engine (python -m core bench ...)."""
