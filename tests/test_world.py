@@ -1,0 +1,109 @@
+"""The embedded world and the shipped tiny CLIP."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from core.world.captions import captions_for
+from core.world.render import COLOUR_NAMES, SHAPES, STYLES, render, sample_scenes
+from core.world.scenes import caption_batch, render_grid
+
+TOY_CLIP = ROOT / "assets" / "models" / "toy-clip"
+needs_asset = pytest.mark.skipif(not (TOY_CLIP / "open_clip_model.safetensors").exists(),
+                                 reason="toy-clip asset not built (python -m core.world.pretrain)")
+
+
+def test_world_size():
+    assert len(SHAPES) >= 16 and len(STYLES) >= 6 and len(COLOUR_NAMES) >= 8
+
+
+def test_deterministic_pixels_and_captions():
+    a = render_grid([0, 5, 15], [0, 3, 5], 4, seed=7, colour_bias=0.5, biased_domains=(0,))
+    b = render_grid([0, 5, 15], [0, 3, 5], 4, seed=7, colour_bias=0.5, biased_domains=(0,))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = render_grid([0, 5, 15], [0, 3, 5], 4, seed=8, colour_bias=0.5, biased_domains=(0,))
+    assert not torch.equal(a["images"], c["images"])
+    x1, c1 = caption_batch(16, torch.Generator().manual_seed(3), np.random.default_rng(3))
+    x2, c2 = caption_batch(16, torch.Generator().manual_seed(3), np.random.default_rng(3))
+    assert torch.equal(x1, x2) and c1 == c2
+
+
+def test_every_class_and_style_renders_a_visible_object():
+    g = torch.Generator().manual_seed(0)
+    n = len(SHAPES) * len(STYLES)
+    shape = torch.arange(n) % len(SHAPES)
+    style = torch.arange(n) // len(SHAPES)
+    p = sample_scenes(shape, style, torch.zeros(n, dtype=torch.long), g)
+    x = render(p, g)
+    assert x.shape == (n, 3, 48, 48) and x.min() >= 0 and x.max() <= 1
+    # the object changes the image: re-render the same scene with the shape moved away and compare
+    far = sample_scenes(shape, style, torch.zeros(n, dtype=torch.long), torch.Generator().manual_seed(0))
+    far.pos = torch.full_like(far.pos, 5.0)  # off canvas
+    y = render(far, torch.Generator().manual_seed(0))
+    diff = (x - y).abs().flatten(1).mean(1)
+    assert (diff > 0.01).all(), [(SHAPES[i % 16], STYLES[i // 16]) for i in torch.nonzero(diff <= 0.01).flatten()]
+
+
+def test_captions_name_the_shape_and_never_a_colour_in_infrared():
+    g = torch.Generator().manual_seed(1)
+    n = 400
+    shape = torch.randint(0, 16, (n,), generator=g)
+    style = torch.full((n,), STYLES.index("infrared"))
+    caps = captions_for(sample_scenes(shape, style, torch.randint(0, 10, (n,), generator=g), g),
+                        np.random.default_rng(0))
+    assert all(SHAPES[int(s)] in c for s, c in zip(shape, caps))
+    assert not any(f" {col} " in f" {c} " for c in caps for col in COLOUR_NAMES)
+
+
+@pytest.mark.parametrize("bias", [0.0, 0.9])
+def test_colour_bias_only_in_biased_domains(bias):
+    grid = render_grid(list(range(16)), [0, 2], 40, seed=1, colour_bias=bias, biased_domains=(0,))
+    follow = grid["colours"] == grid["labels"] % 10
+    in_biased = follow[grid["domains"] == 0].float().mean().item()
+    elsewhere = follow[grid["domains"] == 2].float().mean().item()
+    assert abs(in_biased - (bias + (1 - bias) / 10)) < 0.06
+    assert abs(elsewhere - 0.1) < 0.05
+
+
+def test_pretrain_script_writes_loadable_local_dir(tmp_path):
+    out = tmp_path / "clip"
+    r = subprocess.run([sys.executable, "-m", "core.world.pretrain", "--out", str(out), "--steps", "2", "--batch",
+                        "8", "--eval-every", "100"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    import open_clip
+
+    model, _, pre = open_clip.create_model_and_transforms(f"local-dir:{out}")
+    assert model.visual.image_size in (48, (48, 48))
+    log = json.loads((out / "pretrain_log.json").read_text())
+    assert log["args"]["steps"] == 2 and len(log["sha256"]) == 64
+
+
+@needs_asset
+def test_shipped_model_gives_recorded_zero_shot_accuracy():
+    from core.models import load_clip
+    from core.world.zeroshot import zeroshot_table
+
+    log = json.loads((TOY_CLIP / "pretrain_log.json").read_text())
+    recorded = log["final_zeroshot_eval30"]
+    b = load_clip("toy-clip")
+    got = zeroshot_table(b.model, torch.device("cpu"), per=30)
+    for k, v in recorded.items():
+        assert abs(got[k] - v) <= 0.5, (k, got[k], v)
+    assert 12.5 < min(v for k, v in got.items() if k != "mean") and got["mean"] < 90
+
+
+@needs_asset
+def test_short_clipood_run_improves_id_accuracy(tmp_path):
+    from core.config import RunConfig
+    from core.engine import run_to_end
+
+    s = run_to_end(RunConfig(steps=80, eval_every=0, checkpoint_every=0, data_options={"shots": 16, "eval_per": 10}),
+                   tmp_path / "r")
+    assert s["status"] == "done"
+    assert s["result"]["id"] > s["zeroshot"]["id"] + 1.0, (s["zeroshot"], s["result"])
