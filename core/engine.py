@@ -105,6 +105,11 @@ class _Evaluator:
         self.labels = torch.as_tensor(table.labels[all_idx])
         self.sub = {}
         for name, s in splits.evals.items():
+            parent = name.split("/")[0]
+            if "/" in name and parent in self.sub:  # per-domain curves come from the parent's subsample
+                self.sub[name] = np.intersect1d(self.sub[parent], s.indices)
+                if len(self.sub[name]):
+                    continue
             rng = np.random.default_rng(stable_seed("eval-subsample", seed, name))
             keep = s.indices[rng.permutation(len(s.indices))[:subsample]] if len(s.indices) > subsample else s.indices
             self.sub[name] = np.sort(keep)
