@@ -66,7 +66,7 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -74,7 +74,7 @@ class RunConfig:
         return cls(**d)
 
     @classmethod
-    def load(cls, path: Path) -> "RunConfig":
+    def load(cls, path: Path) -> RunConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
@@ -161,5 +161,6 @@ def resolve(c: RunConfig) -> RunConfig:
     r.track = [str(t) for t in r.track]
     validate(r)
     if method.margin and r.lam == 0:
-        raise ConfigError("lam", f"method {r.method} needs lam > 0 (lam = 0 is {'bma' if r.method == 'clipood' else 'finetune'})")
+        same = "bma" if r.method == "clipood" else "finetune"
+        raise ConfigError("lam", f"method {r.method} needs lam > 0 (lam = 0 is {same})")
     return r

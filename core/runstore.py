@@ -35,7 +35,7 @@ class RunStore:
         self.ckpt_dir = self.dir / "checkpoints"
 
     @classmethod
-    def create(cls, root: Path, run_id: str) -> "RunStore":
+    def create(cls, root: Path, run_id: str) -> RunStore:
         d = Path(root) / check_run_id(run_id)
         d.mkdir(parents=True, exist_ok=False)
         return cls(d)

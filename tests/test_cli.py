@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from core.cli import build_parser, main
 
 
@@ -20,8 +20,9 @@ def test_help_documents_every_option(capsys):
         build_parser().parse_args(["train", "--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    from core.config import RunConfig
     import dataclasses
+
+    from core.config import RunConfig
 
     for f in dataclasses.fields(RunConfig):
         flag = {"data_options": "--data"}.get(f.name, "--" + f.name.replace("_", "-"))

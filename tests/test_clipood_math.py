@@ -7,8 +7,15 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import beta as beta_dist
 
-from core.clipood import (BetaMovingAverage, ExponentialMovingAverage, beta_shares, beta_weights, interpolate_weights,
-                          margin_matrix, margin_metric_softmax_loss)
+from core.clipood import (
+    BetaMovingAverage,
+    ExponentialMovingAverage,
+    beta_shares,
+    beta_weights,
+    interpolate_weights,
+    margin_matrix,
+    margin_metric_softmax_loss,
+)
 
 
 def _setup(n=12, k=7, d=16, seed=0):

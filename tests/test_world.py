@@ -3,13 +3,12 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT
+
 from core.world.captions import captions_for
 from core.world.render import COLOUR_NAMES, SHAPES, STYLES, render, sample_scenes
 from core.world.scenes import caption_batch, render_grid

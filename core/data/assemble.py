@@ -7,7 +7,7 @@ seeds are evaluated on the same images; ``shots`` subsamples the training pool o
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

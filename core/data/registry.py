@@ -6,8 +6,8 @@ options a builder does not know are ignored so one run config can carry them all
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .table import DatasetError, ImageTable
 from .toy import TOY_DEFAULTS, build_toy_shapes

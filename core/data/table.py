@@ -6,8 +6,8 @@ Toy worlds, hub datasets, folders and zips all become an :class:`ImageTable`; se
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..schedule import cosine_lr
 from ..io import atomic_write_json, save_safetensors
+from ..schedule import cosine_lr
 from .scenes import caption_batch, stable_seed
 
 TOY_CLIP_CFG = {
@@ -54,7 +54,8 @@ def write_local_dir(model: torch.nn.Module, out: Path, cfg: dict = TOY_CLIP_CFG,
 def write_asset_readme(out: Path, log: dict) -> None:
     """The asset's card: how it was made (command, seed, wall time, hash) and what it scores."""
     zs = log["final_zeroshot_eval30"]
-    hist = "\n".join(f"| {h['step']} | {h['minutes']:.1f} | {h['loss']:.3f} | {h['mean']:.1f} |" for h in log["history"])
+    hist = "\n".join(f"| {h['step']} | {h['minutes']:.1f} | {h['loss']:.3f} | {h['mean']:.1f} |"
+                     for h in log["history"])
     text = f"""# toy-clip: the tiny CLIP of CLIPood Studio
 
 An open_clip model pre-trained by this project, from scratch, on the toy-shapes world's caption stream
@@ -159,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             model.logit_scale.clamp_(0, math.log(100))
         if step % 50 == 0 or step == 1:
             el = time.time() - t0
-            print(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} scale {model.logit_scale.exp().item():.1f}"
+            scale = model.logit_scale.exp().item()
+            print(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} scale {scale:.1f}"
                   f" {el / 60:.1f} min", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
             table = zeroshot_table(model.eval(), device, per=10)

@@ -130,7 +130,7 @@ class SceneParams:
     def __len__(self) -> int:
         return int(self.shape.numel())
 
-    def index(self, idx) -> "SceneParams":
+    def index(self, idx) -> SceneParams:
         return SceneParams(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
 
 

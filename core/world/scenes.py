@@ -1,8 +1,8 @@
 """Sampling scenes of the toy world: the pre-training stream and fixed, seeded image sets.
 
 The class-colour shortcut lives here: in the biased domains, an image of shape k gets colour ``k mod 10`` with
-probability ``colour_bias`` (otherwise a uniformly random colour). Fine-tuning on biased sources can then lean on colour,
-which does not hold in the other domains: the spurious cue that makes out-of-distribution erosion visible.
+probability ``colour_bias`` (otherwise a uniformly random colour). Fine-tuning on biased sources can then lean on
+colour, which does not hold in the other domains: the spurious cue that makes out-of-distribution erosion visible.
 """
 
 from __future__ import annotations
