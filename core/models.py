@@ -87,16 +87,35 @@ def resolve(model: str, pretrained: str | None = None) -> tuple[str, str | None,
     """(open_clip model name, pretrained tag, random config) for a model id."""
     if model in MODELS:
         e = MODELS[model]
-        return e.open_clip_name, pretrained if pretrained is not None else e.pretrained, e.config
+        tag = pretrained if pretrained is not None else e.pretrained
+        if e.config is None and not e.open_clip_name.startswith(("local-dir:", "hf-hub:")):
+            tag = check_pretrained(e.open_clip_name, tag)
+        return e.open_clip_name, tag, e.config
     if model.startswith(("local-dir:", "hf-hub:")):
         return model, None, None
     import open_clip
 
     if model in open_clip.list_models():
-        return model, pretrained, None
+        return model, check_pretrained(model, pretrained), None
     known = ", ".join(MODELS)
     raise ModelLoadError(f"unknown model {model!r}: use one of {known}, an open_clip name "
                          "(python -m core list models), local-dir:PATH or hf-hub:org/repo")
+
+
+def check_pretrained(model: str, pretrained: str | None) -> str | None:
+    """Allow-list for ``pretrained``: one of open_clip's tags for the model, or a local .safetensors file."""
+    import open_clip
+
+    if pretrained is None:
+        return None
+    tags = open_clip.list_pretrained_tags_by_model(model)
+    if pretrained in tags:
+        return pretrained
+    if pretrained.endswith(".safetensors") and Path(pretrained).is_file():
+        return pretrained
+    known = ", ".join(tags) or "none"
+    raise ModelLoadError(f"--pretrained {pretrained!r} is not a known tag for {model} (known: {known}) nor a "
+                         ".safetensors file; pickled checkpoints are refused")
 
 
 def _offline_hint(name: str, pretrained: str | None, err: Exception) -> str:

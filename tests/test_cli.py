@@ -70,3 +70,18 @@ def test_train_and_eval_subprocess(tmp_path):
     assert table["result (clipood)"] == s["result"] and table["zero-shot"] == s["zeroshot"]
     r = _run("train", "--model", "tiny-random", "--out", str(tmp_path), "--run-id", "cli-run")
     assert r.returncode == 2 and "already exists" in r.stderr
+
+
+def test_pretrained_is_allow_listed(tmp_path):
+    from core.models import ModelLoadError, resolve
+
+    assert resolve("ViT-B-16", "openai")[1] == "openai"
+    with pytest.raises(ModelLoadError, match="not a known tag"):
+        resolve("ViT-B-16", "/etc/passwd")
+    pickle = tmp_path / "evil.pt"
+    pickle.write_bytes(b"not really")
+    with pytest.raises(ModelLoadError, match="pickled checkpoints are refused"):
+        resolve("ViT-B-16", str(pickle))
+    st = tmp_path / "w.safetensors"
+    st.write_bytes(b"x")
+    assert resolve("ViT-B-16", str(st))[1] == str(st)
