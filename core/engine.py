@@ -126,12 +126,17 @@ class _Evaluator:
         return torch.cat(out)
 
     @torch.no_grad()
-    def accuracy(self, visual: torch.nn.Module, full: bool) -> dict[str, float]:
-        visual.eval()
+    def accuracy(self, visual: torch.nn.Module | None, full: bool,
+                 all_features: torch.Tensor | None = None) -> dict[str, float]:
+        """Accuracy per split; ``all_features`` (features of every eval row) skips the embedding pass."""
         chosen = {n: (s.indices if full else self.sub[n]) for n, s in self.splits.evals.items()}
         union = np.unique(np.concatenate(list(chosen.values())))
         rows = np.asarray([self.pos[int(i)] for i in union])
-        feats = self.features(visual, rows)
+        if all_features is not None:
+            feats = all_features[torch.as_tensor(rows)].to(self.device).float()
+        else:
+            visual.eval()
+            feats = self.features(visual, rows)
         where = {int(i): k for k, i in enumerate(union)}
         acc = {}
         for name, idx in chosen.items():
@@ -144,6 +149,36 @@ class _Evaluator:
         for name, (a, b) in self.splits.harmonic.items():
             acc[name] = round(harmonic_mean(acc[a], acc[b]), 4)
         return acc
+
+
+def zeroshot_features(evaluator: _Evaluator, visual, table, cfg: RunConfig, bundle) -> torch.Tensor:
+    """Zero-shot image features of every eval row (fp16 on CPU), disk-cached for tables with a fingerprint."""
+    from .data.cache import PREPROCESS_VERSION, cache_root, key_of
+
+    def compute():
+        return evaluator.features(visual.eval(), np.arange(len(evaluator.images))).half().cpu()
+
+    fp = (table.info or {}).get("fingerprint")
+    root = cache_root()
+    if not fp or root is None:
+        return compute()
+    rows = sorted(evaluator.pos)
+    key = key_of("zeroshot-features", fp, rows, bundle.model_id, bundle.pretrained, bundle.image_size,
+                 PREPROCESS_VERSION, str(evaluator.device.type))
+    path = root / "zeroshot" / f"{key}.safetensors"
+    if path.is_file():
+        try:
+            f = load_safetensors(path)["features"]
+            if f.shape[0] == len(rows):
+                return f
+        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+            pass
+    f = compute()
+    try:
+        save_safetensors({"features": f}, path, metadata={"model": bundle.model_id})
+    except OSError:
+        pass
+    return f
 
 
 def _opt_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
@@ -305,9 +340,10 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
 
     if dist_info.main:
         scratch.load_state_dict(theta0)
-        zs = evaluator.accuracy(scratch, True)
+        zs_feats = zeroshot_features(evaluator, scratch, table, cfg, bundle)
+        zs = evaluator.accuracy(None, True, zs_feats)
         state["zeroshot"] = zs
-        zs_sub = evaluator.accuracy(scratch, False)
+        zs_sub = evaluator.accuracy(None, False, zs_feats)
         yield emit(EvalEvent(0, {"zeroshot": zs}, True))
         if start == 0 and total > 0 and cfg.eval_every:
             yield emit(EvalEvent(0, {"zeroshot": zs_sub, **{n: dict(zs_sub) for n in ["current", *averages]}}, False))

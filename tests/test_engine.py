@@ -157,3 +157,24 @@ def test_eval_events_cover_tracked_averages(tiny_cfg, tmp_path):
     assert final.full and set(final.accuracy) == {"current", "bma", "ema", "wiseft", "bma:0.1"}
     inter = [e for e in evs if not e.full and e.step == 2][0]
     assert set(inter.accuracy) == {"current", "bma", "ema", "wiseft", "bma:0.1"}
+
+
+def test_zero_shot_features_are_cached_for_real_data(tiny_cfg, tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for d in ("art", "photo"):
+        for c in ("cat", "dog"):
+            (root / d / c).mkdir(parents=True)
+            for i in range(5):
+                Image.fromarray(rng.integers(0, 255, (20, 20, 3), dtype=np.uint8)).save(root / d / c / f"{i}.png")
+    monkeypatch.setenv("CLIPOOD_CACHE", str(tmp_path / "cache"))
+    cfg = tiny_cfg(dataset=f"folder:{root}", steps=2, data_options={}, sources=["photo"], targets=["art"])
+    a = run_to_end(cfg, tmp_path / "a")
+    cached = list((tmp_path / "cache" / "zeroshot").glob("*.safetensors"))
+    assert a["status"] == "done" and len(cached) == 1
+    stamp = cached[0].stat().st_mtime_ns
+    b = run_to_end(cfg, tmp_path / "b")
+    assert b["zeroshot"] == a["zeroshot"] and cached[0].stat().st_mtime_ns == stamp
