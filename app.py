@@ -1,0 +1,55 @@
+"""Serve CLIPood Studio: ``python app.py [--host 127.0.0.1] [--port 7860] [--share] [--runs-dir runs]``.
+
+Builds the app (``app/ui.py``) and launches it; nothing else lives here. On a Hugging Face Space (``SYSTEM=spaces``)
+saved runs are private to each browser and local folder paths are refused unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+try:  # ZeroGPU needs `spaces` imported before anything touches CUDA; a no-op where it is not installed
+    import spaces  # noqa: F401
+except ImportError:
+    pass
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    from app.options import Caps, on_spaces
+
+    caps = Caps()
+    p = argparse.ArgumentParser(description="CLIPood Studio")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (use 0.0.0.0 only behind a proxy)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    p.add_argument("--share", action="store_true", help="open a public gradio.live link (off by default)")
+    p.add_argument("--runs-dir", default=os.environ.get("CLIPOOD_RUNS_DIR", "runs"), help="where runs are saved")
+    p.add_argument("--private-runs", action=argparse.BooleanOptionalAction, default=on_spaces(),
+                   help="list only the runs each browser started (default: on for a Space)")
+    p.add_argument("--allow-local-paths", action=argparse.BooleanOptionalAction, default=not on_spaces(),
+                   help="let users type server folder paths as datasets (default: off for a Space)")
+    p.add_argument("--max-steps", type=int, default=caps.max_steps)
+    p.add_argument("--max-batch", type=int, default=caps.max_batch)
+    p.add_argument("--max-seconds", type=float, default=caps.max_seconds, help="wall-time cap per run")
+    p.add_argument("--queue-size", type=int, default=caps.queue_size)
+    p.add_argument("--no-warmup", action="store_true", help="skip the background warm-up")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    from pathlib import Path
+
+    from app.options import AppOptions, Caps
+    from app.ui import build_app, launch
+
+    caps = Caps(max_steps=a.max_steps, max_batch=a.max_batch, max_seconds=a.max_seconds, queue_size=a.queue_size)
+    opts = AppOptions(runs_dir=Path(a.runs_dir), caps=caps, shared_runs=not a.private_runs,
+                      allow_local_paths=a.allow_local_paths, warmup=not a.no_warmup)
+    launch(build_app(opts), host=a.host, port=a.port, share=a.share)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""What every view shares: the server's options, the run index, the per-session registry, small read-only caches,
+and the form -> run-config translation. Created once per app by :func:`app.ui.build_app`."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import gradio as gr
+
+from core.config import BETA_BY_SETTING, REAL_HPARAMS, TOY_HPARAMS
+from core.data.registry import DATASETS, SCHEMES, list_datasets
+from core.data.table import DatasetError
+from core.inspect import RunModels
+from core.models import MODELS, ModelLoadError
+
+from . import configure
+from .options import AppOptions
+from .records import RunRecord
+from .runs import RunAccessError, RunIndex
+from .session import Sessions
+
+log = logging.getLogger("clipood.app")
+TOY_MODELS = ("toy-clip", "tiny-random")
+
+
+def user_error(e: Exception) -> gr.Error:
+    """A one-line modal for a problem the user can fix (never a traceback)."""
+    return gr.Error(str(e).splitlines()[0] if str(e) else type(e).__name__, print_exception=False)
+
+
+USER_ERRORS = (configure.FormError, DatasetError, ModelLoadError, RunAccessError, ValueError, KeyError)
+
+
+class AppContext:
+    def __init__(self, options: AppOptions):
+        self.options = options
+        self.caps = options.caps
+        self.defaults = options.defaults
+        self.runs = RunIndex(options.runs_dir, shared=options.shared_runs)
+        self.sessions = Sessions()
+        self._models: OrderedDict[tuple, RunModels] = OrderedDict()
+        self._models_lock = threading.Lock()
+        self.browser_secret = self._secret()
+
+    def _secret(self) -> str:
+        """A stable secret for the browser-stored run list, so it survives an app restart."""
+        p = self.runs.root / ".browser-state-secret"
+        try:
+            if not p.is_file():
+                p.write_text(secrets.token_hex(16))
+                p.chmod(0o600)
+            return p.read_text().strip()
+        except OSError:
+            return secrets.token_hex(16)
+
+    # -- choices -------------------------------------------------------------------------------------------------
+    @staticmethod
+    def dataset_choices(allow_local: bool) -> list[tuple[str, str]]:
+        list_datasets()
+        worlds = [(f"{e.name} — {e.description}", e.name) for e in DATASETS.values() if e.kind == "world"]
+        hub = [(f"{e.name} — {e.description}", e.name) for e in DATASETS.values() if e.kind != "world"]
+        schemes = [(f"{p}… — {e.description}", p) for p, e in SCHEMES.items() if allow_local or p != "folder:"]
+        return worlds + hub + schemes
+
+    @staticmethod
+    def model_choices() -> list[tuple[str, str]]:
+        return [(f"{m.name} — {m.description}", m.name) for m in MODELS.values()]
+
+    @staticmethod
+    def hparams_for(model: str) -> dict:
+        return TOY_HPARAMS if model in TOY_MODELS else REAL_HPARAMS
+
+    @staticmethod
+    def beta_for(setting: str) -> float:
+        return BETA_BY_SETTING.get(setting, 0.5)
+
+    # -- sessions and runs ---------------------------------------------------------------------------------------
+    def token(self, run_id: str) -> str:
+        """What a browser keeps of a run it started: the id signed with the server's secret, so a page can only
+        claim runs it was given (a forged or copied-in id is ignored)."""
+        mac = hmac.new(self.browser_secret.encode(), run_id.encode(), hashlib.sha256).hexdigest()[:24]
+        return f"{run_id}~{mac}"
+
+    def verified(self, tokens: list | None) -> list[str]:
+        out = []
+        for t in tokens or []:
+            if isinstance(t, str) and "~" in t:
+                rid = t.rsplit("~", 1)[0]
+                if hmac.compare_digest(self.token(rid), t):
+                    out.append(rid)
+        return out
+
+    def remember(self, tokens: list | None, run_id: str, keep: int = 50) -> list[str]:
+        """The browser's run list with ``run_id`` added last (bounded)."""
+        tok = self.token(run_id)
+        return ([t for t in (tokens or []) if isinstance(t, str) and t != tok] + [tok])[-keep:]
+
+    def own_runs(self, request: gr.Request | None, browser_runs: list | None = None) -> list[str]:
+        """Runs of this session plus those the browser proves it started (signed tokens)."""
+        sess = self.sessions.get(getattr(request, "session_hash", None))
+        return list(dict.fromkeys(sess.runs + self.verified(browser_runs)))
+
+    def run_choices(self, request: gr.Request | None, browser_runs: list | None = None) -> list[tuple[str, str]]:
+        out = []
+        for rid in self.runs.visible(self.own_runs(request, browser_runs))[:200]:
+            try:
+                rec = self.runs.record(rid, self.own_runs(request, browser_runs))
+                out.append((f"{rid} · {rec.method} · {rec.status}", rid))
+            except (RunAccessError, OSError, ValueError):
+                continue
+        return out
+
+    def record(self, run_id: str, request: gr.Request | None, browser_runs: list | None = None) -> RunRecord:
+        return self.runs.record(run_id, self.own_runs(request, browser_runs))
+
+    def run_models(self, run_id: str, request: gr.Request | None, browser_runs: list | None = None) -> RunModels:
+        """A run's models and data (cached per run and checkpoint version; access checked first)."""
+        path = self.runs.path(run_id, self.own_runs(request, browser_runs))
+        stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted((path / "checkpoints").glob("*.safetensors")))
+        key = (run_id, stamp)
+        with self._models_lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+        rm = RunModels.open(path)
+        rm.cache_key = key
+        with self._models_lock:
+            self._models[key] = rm
+            while len(self._models) > 4:
+                self._models.popitem(last=False)
+        return rm
+
+    def zeroshot_models(self, cfg) -> RunModels:
+        key = ("zeroshot",) + tuple(sorted((k, repr(v)) for k, v in cfg.to_dict().items()))
+        with self._models_lock:
+            if key in self._models:
+                return self._models[key]
+        rm = RunModels(cfg)
+        rm.cache_key = key
+        with self._models_lock:
+            self._models[key] = rm
+            while len(self._models) > 4:
+                self._models.popitem(last=False)
+        return rm
+
+    # -- forms ---------------------------------------------------------------------------------------------------
+    def data_choice(self, dataset, path, upload, setting, sources, targets, base, colour_bias, shots,
+                    eval_per) -> configure.DataChoice:
+        p = upload if (dataset in SCHEMES and dataset != "folder:" and upload) else (path or "")
+        def listed(x):  # None = "the dataset's default"; [] = the user unticked everything
+            return None if x is None else list(x)
+
+        return configure.DataChoice(dataset=dataset, path=str(p), setting=setting, sources=listed(sources),
+                                    targets=listed(targets), base_classes=listed(base),
+                                    colour_bias=colour_bias, shots=shots, eval_per=eval_per)
+
+    def build_config(self, data: configure.DataChoice, **train) -> object:
+        return configure.build_config(data, opts=self.options, **train)
+
+    def default_config(self):
+        d = self.defaults
+        data = configure.DataChoice(dataset=d.dataset, setting=d.setting, colour_bias=d.colour_bias, shots=d.shots,
+                                    eval_per=d.eval_per)
+        return configure.build_config(data, model=d.model, method=d.method, steps=d.steps, batch_size=d.batch_size,
+                                      lr=d.lr, lam=d.lam, beta=self.beta_for(d.setting), seed=d.seed,
+                                      whatif=d.whatif, opts=self.options)
+
+
+def runs_root(options: AppOptions) -> Path:
+    return Path(options.runs_dir).resolve()

@@ -1,0 +1,69 @@
+"""Server options: caps on what a visitor may ask for, the defaults the forms start from, where runs live.
+
+The caps are the server's, not the user's: a public Space sets them low (``--max-steps`` etc. in ``app.py``), a GPU
+workstation high. Every cap is checked before a run starts, with a message naming the field.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.config import TOY_HPARAMS
+from core.models import TOY_CLIP_DIR
+
+# Averages tracked on the side of every run for the what-if plot (beta of the BMA, alpha of WiSE-FT, the EMA).
+WHATIF_TRACK = ("bma:0.1", "bma:1.0", "bma:4.0", "ema", "wiseft:0.25", "wiseft", "wiseft:0.75")
+
+
+def on_spaces() -> bool:
+    return os.environ.get("SYSTEM") == "spaces" or bool(os.environ.get("SPACE_ID"))
+
+
+def default_model() -> str:
+    """``toy-clip`` once its weights exist, else the random ``tiny-random`` (development before pre-training)."""
+    return "toy-clip" if (TOY_CLIP_DIR / "open_clip_model.safetensors").is_file() else "tiny-random"
+
+
+@dataclass(frozen=True)
+class Caps:
+    max_steps: int = 3000
+    max_batch: int = 256
+    max_shots: int = 512
+    max_eval_per: int = 100
+    max_seconds: float | None = None  # wall-time cap per run (stops as cancelled, resumable)
+    max_embed_points: int = 2000
+    queue_size: int = 16  # waiting events across all queues
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What the forms show on first load (the embedded default: toy-shapes + toy-clip)."""
+
+    dataset: str = "toy-shapes"
+    model: str = field(default_factory=default_model)
+    method: str = "clipood"
+    setting: str = "domain_shift"
+    steps: int = int(TOY_HPARAMS["steps"])
+    batch_size: int = 32
+    lr: float = float(TOY_HPARAMS["lr"])
+    lam: float = float(TOY_HPARAMS["lam"])
+    seed: int = 0
+    colour_bias: float = 0.9
+    shots: int = 64
+    eval_per: int = 30
+    whatif: bool = True
+    eval_subsample: int = 160
+    embed_points: int = 2000
+
+
+@dataclass(frozen=True)
+class AppOptions:
+    runs_dir: Path = Path("runs")
+    caps: Caps = field(default_factory=Caps)
+    defaults: Defaults = field(default_factory=Defaults)
+    shared_runs: bool = True  # list every saved run (local use); False: only this browser's runs (public Space)
+    allow_local_paths: bool = True  # allow folder:PATH datasets typed by the user (never on a public Space)
+    warmup: bool = True  # pre-load the default model, data, zero-shot accuracy and UMAP's JIT in the background
+    min_yield_s: float = 0.5  # at most one streamed update per this many seconds (plus one per evaluation)

@@ -1,0 +1,174 @@
+"""A run as the Studio sees it: the engine's event dicts folded into one record (live or read back from disk).
+
+The same :class:`RunRecord` feeds the live view while a run streams and every view of a saved run, so what a user
+sees after a page reload is exactly what they saw live. Pure Python: no gradio, no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# The method's output weights (core/methods.py ``Method.result``) -> the model name in EvalEvent.accuracy.
+RESULT_MODEL = {"zeroshot": "zeroshot", "last": "current", "bma": "bma", "ema": "ema", "wiseft": "wiseft"}
+METHOD_RESULT = {"zeroshot": "zeroshot", "finetune": "last", "mms": "last", "bma": "bma", "clipood": "bma",
+                 "wiseft": "wiseft", "ema": "ema"}
+MAIN_SPLITS = {"domain_shift": ["id", "ood"], "open_class": ["base", "new", "hm"],
+               "in_the_wild": ["id", "ood_base", "ood_new", "hm"]}
+SPLIT_LABELS = {"id": "in-distribution (sources)", "ood": "out-of-distribution (targets)", "base": "base classes",
+                "new": "new classes", "hm": "harmonic mean", "ood_base": "targets, base classes",
+                "ood_new": "targets, new classes"}
+
+
+def split_label(name: str) -> str:
+    if name.startswith("ood/"):
+        return f"target: {name[4:]}"
+    return SPLIT_LABELS.get(name, name)
+
+
+def parse_average(name: str, config: dict) -> tuple[str, float]:
+    """(kind, parameter) of an average's display name: ``bma`` -> ("bma", config beta), ``bma:0.1`` -> ("bma", 0.1),
+    ``ema`` -> ("ema", decay), ``wiseft:0.25`` -> ("wiseft", 0.25)."""
+    kind, _, arg = name.partition(":")
+    default = {"bma": config.get("beta"), "ema": config.get("ema_decay"), "wiseft": config.get("wiseft_alpha")}
+    if kind not in default:
+        raise ValueError(f"not an average: {name!r}")
+    return kind, float(arg) if arg else float(default[kind] if default[kind] is not None else "nan")
+
+
+def model_label(name: str, config: dict | None = None) -> str:
+    config = config or {}
+    if name == "zeroshot":
+        return "zero-shot"
+    if name == "current":
+        return "fine-tuned (current weights)"
+    try:
+        kind, val = parse_average(name, config)
+    except ValueError:
+        return name
+    return {"bma": f"BMA β={val:g}", "ema": f"EMA decay={val:g}", "wiseft": f"WiSE-FT α={val:g}"}[kind]
+
+
+@dataclass
+class RunRecord:
+    """Everything a view needs about one run, folded from its events."""
+
+    run_id: str | None = None
+    config: dict = field(default_factory=dict)
+    total_steps: int = 0
+    classes: list[str] = field(default_factory=list)
+    split_sizes: dict[str, int] = field(default_factory=dict)
+    device: str = ""
+    steps: list[dict] = field(default_factory=list)  # StepEvent dicts
+    evals: list[dict] = field(default_factory=list)  # EvalEvent dicts without the full zero-shot one
+    zeroshot: dict[str, float] = field(default_factory=dict)  # full-split zero-shot accuracy
+    finish: dict | None = None
+    summary: dict | None = None
+    checkpoints: int = 0
+
+    @classmethod
+    def from_events(cls, events: list[dict], run_id: str | None = None, summary: dict | None = None) -> RunRecord:
+        r = cls(run_id=run_id)
+        for ev in events:
+            r.add(ev)
+        if summary is not None and r.summary is None:
+            r.summary = summary
+            r.config = r.config or summary.get("config", {})
+        return r
+
+    def add(self, ev: dict) -> None:
+        kind = ev.get("kind")
+        if kind == "start":
+            self.config = ev["config"]
+            self.total_steps = int(ev["total_steps"])
+            self.classes = list(ev["classes"])
+            self.split_sizes = dict(ev["splits"])
+            self.device = ev.get("device", "")
+            self.finish = None  # a resumed run starts again
+            if ev.get("start_step"):
+                self.steps = [s for s in self.steps if s["step"] <= ev["start_step"]]
+                self.evals = [e for e in self.evals if e["step"] <= ev["start_step"]]
+        elif kind == "step":
+            self.steps.append(ev)
+        elif kind == "eval":
+            if ev["step"] == 0 and ev["full"] and set(ev["accuracy"]) == {"zeroshot"}:
+                self.zeroshot = dict(ev["accuracy"]["zeroshot"])
+            else:
+                self.evals.append(ev)
+        elif kind == "checkpoint":
+            self.checkpoints += 1
+        elif kind == "finish":
+            self.finish = {"status": ev["status"], "reason": ev["reason"]}
+            self.summary = ev.get("summary") or self.summary
+
+    # -- derived ---------------------------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        return self.finish["status"] if self.finish else ("running" if self.config else "starting")
+
+    @property
+    def method(self) -> str:
+        return self.config.get("method", "")
+
+    @property
+    def setting(self) -> str:
+        return self.config.get("setting", "domain_shift")
+
+    @property
+    def step(self) -> int:
+        return self.steps[-1]["step"] if self.steps else 0
+
+    @property
+    def result_model(self) -> str:
+        return RESULT_MODEL[METHOD_RESULT.get(self.method, "last")]
+
+    def split_names(self, main_only: bool = True) -> list[str]:
+        names = list(self.zeroshot or (self.evals[0]["accuracy"].get("zeroshot", {}) if self.evals else {}))
+        if not names:
+            names = [n for n in self.split_sizes if n != "train"]
+        if main_only:
+            main = [s for s in MAIN_SPLITS.get(self.setting, []) if s in names]
+            return main or names
+        return names
+
+    def live_models(self) -> list[str]:
+        """Models drawn as live curves: the current weights, the BMA and the method's own output if different
+        (what-if variants are left to the what-if plot)."""
+        wanted = ["current", "bma", self.result_model]
+        present = {m for e in self.evals for m in e["accuracy"]}
+        return [m for m in dict.fromkeys(wanted) if m in present and m != "zeroshot"]
+
+    def final_eval(self) -> dict | None:
+        """The full evaluation after the last step (None until the run is done)."""
+        for e in reversed(self.evals):
+            if e["full"] and e["step"] == self.total_steps and self.total_steps > 0:
+                return e
+        return None
+
+    def curve(self, model: str, split: str) -> tuple[list[int], list[float], list[bool]]:
+        xs, ys, full = [], [], []
+        for e in self.evals:
+            acc = e["accuracy"].get(model)
+            if acc is not None and split in acc:
+                xs.append(e["step"])
+                ys.append(acc[split])
+                full.append(bool(e["full"]))
+        return xs, ys, full
+
+    def whatif_points(self) -> dict[str, list[tuple[float, str]]]:
+        """From the final evaluation: {"bma": [(beta, model name)...], "wiseft": [(alpha, name)...], "ema": [...]},
+        sorted by parameter; empty lists when the run tracked no such average."""
+        fe = self.final_eval()
+        out: dict[str, list[tuple[float, str]]] = {"bma": [], "wiseft": [], "ema": []}
+        if fe is None:
+            return out
+        for name in fe["accuracy"]:
+            if name in ("zeroshot", "current"):
+                continue
+            try:
+                kind, val = parse_average(name, self.config)
+            except ValueError:
+                continue
+            out[kind].append((val, name))
+        for v in out.values():
+            v.sort()
+        return out

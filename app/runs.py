@@ -1,0 +1,60 @@
+"""The saved runs a session may see and open. Run ids come from users: they are validated and resolved inside the
+runs root here, never used as paths as given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.runstore import RunStore, check_run_id, list_runs, new_run_id
+
+from .records import RunRecord
+
+
+class RunAccessError(ValueError):
+    """A run id that is malformed, unknown, or not visible to this session."""
+
+
+class RunIndex:
+    def __init__(self, root: Path, shared: bool = True):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.shared = shared
+
+    def new(self, method: str, dataset: str) -> tuple[str, Path]:
+        rid = new_run_id(method, dataset.split(":")[0])
+        return rid, self.root / rid
+
+    def _dir(self, run_id: str) -> Path:
+        try:
+            check_run_id(str(run_id))
+        except ValueError as e:
+            raise RunAccessError(str(e)) from None
+        p = self.root / run_id
+        if p.is_symlink() or not (p / "config.json").is_file() or p.resolve().parent != self.root:
+            raise RunAccessError(f"no saved run {run_id!r}")
+        return p
+
+    def visible(self, own: list[str] | None = None) -> list[str]:
+        """Run ids this session may list, newest first: every saved run when runs are shared, else its own."""
+        if self.shared:
+            ids = [p.name for p in list_runs(self.root) if not p.is_symlink()]
+        else:
+            ids = []
+            for r in own or []:
+                try:
+                    self._dir(r)
+                    ids.append(r)
+                except RunAccessError:
+                    pass
+        return sorted(set(ids), reverse=True)
+
+    def path(self, run_id: str, own: list[str] | None = None) -> Path:
+        """The folder of a run this session may open (raises :class:`RunAccessError` otherwise)."""
+        p = self._dir(run_id)
+        if not self.shared and run_id not in (own or []):
+            raise RunAccessError(f"no saved run {run_id!r}")
+        return p
+
+    def record(self, run_id: str, own: list[str] | None = None) -> RunRecord:
+        store = RunStore(self.path(run_id, own))
+        return RunRecord.from_events(store.read_events(), run_id=run_id, summary=store.read_summary())

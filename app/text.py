@@ -1,0 +1,111 @@
+"""Every sentence the Studio shows, in one place (help texts, view intros, the Learn page)."""
+
+TITLE = "CLIPood Studio"
+SUBTITLE = ("Fine-tune CLIP and watch what happens out of distribution: plain fine-tuning erodes it, "
+            "CLIPood (margin metric softmax + Beta moving average) keeps it.")
+
+DATA_INTRO = (
+    "Pick what the model is fine-tuned on (**sources**) and what it is tested on but never sees (**targets**). "
+    "The grid shows one real sample per domain and class; the bars show how many images each split holds.")
+COLOUR_BIAS_HELP = (
+    "The toy world's shortcut: in the source domains, a shape of class k is drawn in colour k mod 10 with this "
+    "probability (otherwise any colour). Fine-tuning can then learn colour instead of shape, which fails on the "
+    "targets (sketch, painting, pixel art, infrared) where the colour is random or invisible. "
+    "0 = no shortcut, 0.9 = strong (the default, where erosion is clearly visible).")
+SHOTS_HELP = "Training images per (class, source domain)."
+EVAL_PER_HELP = "Evaluation images per (class, domain) in the fixed evaluation grid."
+SETTING_HELP = {
+    "domain_shift": "**Domain shift**: fine-tune on the source domains, test on the sources (id) and on unseen "
+                    "target domains (ood).",
+    "open_class": "**Open class**: fine-tune on the base classes only, test on base and on new classes (the "
+                  "classifier is the text of the class names, so new classes are still possible).",
+    "in_the_wild": "**In the wild**: base classes in the source domains for training; tests on the targets, with "
+                   "base and new classes together.",
+}
+
+TRAIN_INTRO = (
+    "Start a run: the curves update while it trains, **Stop** takes effect within one step and keeps a "
+    "checkpoint you can **Resume**. Every run is saved and can be reopened below, also after a reload.")
+WHATIF_HELP = ("Also keep Beta averages with β ∈ {0.1, 0.5, 1, 4}, an EMA and WiSE-FT α ∈ {0.25, 0.5, 0.75} on the "
+               "same "
+               "trajectory, so after one run you see accuracy against β and α without retraining (each extra "
+               "average is evaluated with the others, so the run takes longer).")
+LAM_HELP = "Margin strength of the margin metric softmax (MMS); 0 turns it into plain cross-entropy."
+BETA_HELP = "Beta(β, β) weights of the moving average; β < 1 keeps both the zero-shot and the final end."
+
+MARGINS_INTRO = (
+    "MMS adds to every **wrong** class j a margin λ·(1 − cos(t_y, t_j)) that depends on how far its text embedding is "
+    "from the true class y: similar names (small distance) get a small margin, unrelated names a big one. "
+    "Only the text tower is needed, so this works before any training. Hover a cell to read a pair.")
+
+EMB_INTRO = (
+    "A 2-D map (UMAP) of image embeddings of a stratified sample of evaluation images, under the zero-shot weights "
+    "or a run's weights. Stars are the class texts (placed where their nearest images lie). Crosses are "
+    "misclassified images. Click a point to see the image and its prediction.")
+
+COMPARE_INTRO = (
+    "Overlay saved runs, or run the classic teaching pair on the embedded default: plain fine-tuning vs CLIPood, "
+    "same seed and data. Each curve is the method's output weights (last weights for fine-tuning, the Beta "
+    "average for CLIPood).")
+
+PLAYGROUND_INTRO = (
+    "Classify any image among any class names you type, with the zero-shot CLIP and with the output weights of saved "
+    "runs (same base model). The text tower is frozen in every method, so the same class texts serve every model.")
+
+LEARN = r"""
+## What CLIPood changes, in two formulas
+
+CLIP classifies an image by comparing its embedding $f$ with the text embeddings $t_k$ of prompts such as
+"a photo of a *circle*". Fine-tuning the image tower on a few domains (the **sources**) raises accuracy there, but it
+also learns whatever shortcut those domains offer (here: colour) and forgets what the pre-trained model knew about
+other domains (the **targets**) and other classes. CLIPood (Shu et al., ICML 2023) keeps fine-tuning but changes the
+**loss** and the **weights it returns**.
+
+### 1. Margin metric softmax (MMS): a loss that respects class semantics
+
+With normalised features, temperature $T$ (CLIP's own logit scale, 100 for real CLIPs) and margin strength $\lambda$:
+
+$$
+\mathcal{L}_{\text{MMS}} = -\log \frac{\exp\big(T\cos(f, t_y)\big)}
+{\sum_j \exp\Big(T\big(\cos(f, t_j) + \lambda\,(1 - \cos(t_y, t_j))\big)\Big)}
+$$
+
+Every wrong class $j$ gets a margin $\lambda(1-\cos(t_y,t_j))$: classes whose **names** are far from the true one
+must be beaten by a wider gap, close ones by a narrow gap. The image features are pulled into the geometry the text
+tower already has, instead of an arbitrary one that only fits the sources. $\lambda = 0$ is plain cross-entropy.
+**See it:** the *Margins* tab draws this matrix for the current classes and any $\lambda$.
+
+### 2. Beta moving average (BMA): averaging the whole trajectory, both ends included
+
+Let $\theta_0$ be the zero-shot weights and $\theta_t$ the weights after step $t$ of $T$. CLIPood returns
+
+$$
+\theta_{\text{BMA}} = \frac{\sum_{t=0}^{T} \alpha_t\,\theta_t}{\sum_{t=0}^{T}\alpha_t},\qquad
+\alpha_t = \mathrm{Beta}(\beta,\beta)\text{-pdf}\Big(\frac{t+0.5}{T+1}\Big)
+$$
+
+updated online after every step. With $\beta < 1$ the weights are **U-shaped**: the zero-shot end and the final end
+both keep a large share, so the average keeps what the pre-trained model knew and what fine-tuning learned.
+$\beta = 1$ is a uniform average (SWA-like), $\beta > 1$ favours the middle of training.
+**See it:** the *Train* tab's Beta plot shows each step's weight, the steps already folded in, and who holds the
+running average now; the **what-if** plot shows, after one run, the accuracy the average would have had for other
+$\beta$ (tracked on the same trajectory).
+
+### Baselines on the same trajectory
+- **Fine-tune**: the last weights $\theta_T$ (plain cross-entropy).
+- **WiSE-FT**: $\alpha\,\theta_T + (1-\alpha)\,\theta_0$ — one straight line between the two ends (the what-if plot's
+  right panel).
+- **EMA**: $\bar\theta \leftarrow d\,\bar\theta + (1-d)\,\theta_t$ — remembers mostly the recent steps.
+
+### What to look for in the embedded world
+The toy world draws 16 shapes in 6 styles; in the source styles (photo, cartoon) each shape mostly has "its" colour
+(the *colour shortcut* knob on the *Data* tab). Fine-tuning gains on the sources, and the OOD curve (sketch, painting,
+pixel art, infrared: colour random or invisible) drops below the zero-shot line. The BMA curve keeps most of the
+in-distribution gain while staying near or above zero-shot out of distribution. Set the shortcut to 0 and the
+erosion largely disappears: fine-tuning itself was not the problem, the shortcut it could learn was.
+The *Embeddings* tab shows the same story geometrically: under fine-tuning, images cluster by colour and
+drift away from their class texts on the targets.
+
+*Sources: thuml/CLIPood (official code: MMS as `f − λ t_y`, BMA with a Beta pdf at bin midpoints); this project's
+`core/clipood.py` implements exactly these formulas.*
+"""

@@ -1,0 +1,207 @@
+"""The Studio through its API (gradio_client against the launched app on loopback): a run streams, stops, reopens
+and resumes; bad choices get one-line messages naming the field; sessions and run ids are kept apart."""
+
+import json
+import re
+import socket
+import time
+
+import pytest
+
+pytest.importorskip("gradio_client")
+
+from gradio_client import Client, handle_file  # noqa: E402
+
+from app.options import AppOptions, Caps, Defaults  # noqa: E402
+from app.ui import build_app, launch  # noqa: E402
+from core.runstore import RunStore  # noqa: E402
+
+TINY = dict(model="tiny-random", shots=4, eval_per=3, steps=6, batch_size=8)
+STATUS, PROGRESS, ACC, LOSS, BETA, WHATIF, RESULTS, BROWSER_RUNS, PICKER = range(9)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(runs_dir, **opts):
+    demo = build_app(AppOptions(runs_dir=runs_dir, defaults=Defaults(**TINY), warmup=False, min_yield_s=0.2,
+                                caps=Caps(max_steps=2000, max_batch=64), **opts))
+    _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+    return demo, url
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("studio") / "runs"
+    demo, url = serve(runs)
+    yield demo, url, runs
+    demo.close()
+
+
+def train_args(**kw):
+    args = dict(data_upload=None, browser_runs=[], steps=6, batch_size=8, shots=4, eval_per=3, model="tiny-random")
+    args.update(kw)
+    return args
+
+
+def run_id_of(outputs) -> str:
+    for out in outputs:
+        m = re.search(r"run `([^`]+)`", out[STATUS])
+        if m:
+            return m.group(1)
+    raise AssertionError("no run id in the streamed status")
+
+
+def plot(out) -> dict:
+    assert out["type"] == "plotly"
+    return json.loads(out["plot"])
+
+
+def names(fig: dict) -> set:
+    return {t.get("name") for t in fig["data"]}
+
+
+def test_run_streams_live_updates(studio):
+    demo, url, runs = studio
+    c = Client(url, verbose=False)
+    job = c.submit(**train_args(steps=12), api_name="/train")
+    outs = []
+    for out in job:
+        outs.append(out)
+    outs = job.outputs()
+    assert len(outs) >= 4  # at least: at once, start, evaluations, finish
+    assert "loading" in outs[0][PROGRESS] or "zero-shot" in outs[0][PROGRESS]
+    assert any("step " in o[PROGRESS] for o in outs[:-1])  # live progress before the end
+    last = outs[-1]
+    assert last[STATUS].startswith("**Finished**")
+    acc = plot(last[ACC])
+    assert {"zero-shot", "fine-tuned (current weights)", "BMA β=0.5"} <= names(acc)
+    assert acc["layout"]["uirevision"] == "acc"
+    assert "loss" in names(plot(last[LOSS]))
+    assert any("BMA, " in n for n in names(plot(last[WHATIF])))  # what-if is on by default
+    table = last[RESULTS]
+    assert table["headers"][0] == "split" and len(table["data"]) >= 2
+    rid = run_id_of(outs)
+    summary = RunStore(runs / rid).read_summary()
+    assert summary["status"] == "done" and summary["steps_done"] == 12
+    assert [t.split("~")[0] for t in outs[0][BROWSER_RUNS]] == [rid]  # the browser keeps a signed id
+
+
+def test_stop_keeps_the_run_then_reopen_and_resume(studio):
+    demo, url, runs = studio
+    c = Client(url, verbose=False)
+    job = c.submit(**train_args(steps=1500, whatif=False), api_name="/train")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        outs = job.outputs()
+        if outs and "step " in outs[-1][PROGRESS]:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the run never reported a step")
+    other = Client(url, verbose=False)  # another browser session cannot stop it
+    assert other.predict(api_name="/stop") == "Nothing to stop."
+    assert "Stopping" in c.predict(api_name="/stop")
+    job.result(timeout=120)
+    last = job.outputs()[-1]
+    assert last[STATUS].startswith("**Stopped**") and "Resume" in last[STATUS]
+    rid = run_id_of(job.outputs())
+    store = RunStore(runs / rid)
+    s = store.read_summary()
+    assert s["status"] == "cancelled" and 0 < s["steps_done"] < 1500
+    assert store.last_checkpoint.is_file()
+
+    fresh = Client(url, verbose=False)  # a page reload: a new session reopens the saved run
+    reopened = fresh.predict(rid, [], api_name="/open_run")
+    assert reopened[STATUS].startswith("**Stopped**")
+    assert f"step {s['steps_done']}/1500" in reopened[PROGRESS]
+    assert {"zero-shot", "fine-tuned (current weights)"} <= names(plot(reopened[ACC]))
+
+    job2 = fresh.submit([], api_name="/resume")  # continues the run the session has open
+    time.sleep(1.0)
+    fresh.predict(api_name="/stop")
+    job2.result(timeout=120)
+    s2 = store.read_summary()
+    assert s2["status"] == "cancelled" and s2["steps_done"] >= s["steps_done"]
+    assert sum(1 for e in store.read_events() if e["kind"] == "start") == 2
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(sources=[]), "Source domains: pick at least one"),
+    (dict(targets=[]), "Target domains: pick at least one"),
+    (dict(sources=["photo", "sketch"], targets=["sketch"]), "sketch is also a source"),
+    (dict(steps=5000), "Steps: 5000 is more than this server's cap (2000)"),
+    (dict(batch_size=100), "Batch size: 100 is more than this server's cap (64)"),
+    (dict(lam=0.0), "λ (margin): method clipood needs lam > 0"),
+    (dict(setting="open_class", base_classes=[]), "Base classes: pick at least one"),
+    (dict(setting="open_class", base_classes=["circle", "square", "triangle", "star", "heart", "cross", "ring",
+                                               "diamond", "hexagon", "crescent", "arrow", "semicircle",
+                                               "pentagon", "cloud", "lightning bolt", "drop"]),
+     "at least one base and one new class"),
+])
+def test_bad_choices_get_clear_messages(studio, kw, message):
+    demo, url, runs = studio
+    before = set(p.name for p in runs.iterdir()) if runs.exists() else set()
+    c = Client(url, verbose=False)
+    with pytest.raises(Exception) as e:
+        c.predict(**train_args(**kw), api_name="/train")
+    assert message in str(e.value)
+    assert "Traceback" not in str(e.value)
+    assert set(p.name for p in runs.iterdir()) == before  # nothing was started
+
+
+@pytest.mark.parametrize("bad", ["../etc", "/etc/passwd", "..", "a/../../b", "nope-run", ".browser-state-secret"])
+def test_run_ids_are_never_paths(studio, bad):
+    demo, url, runs = studio
+    c = Client(url, verbose=False)
+    with pytest.raises(Exception) as e:
+        c.predict(bad, [], api_name="/open_run")
+    assert "run" in str(e.value).lower() and "Traceback" not in str(e.value)
+
+
+def test_inspection_endpoints(studio):
+    demo, url, runs = studio
+    c = Client(url, verbose=False)
+    outs = c.submit(**train_args(steps=4, whatif=False), api_name="/train")
+    outs.result(timeout=120)
+    rid = run_id_of(outs.outputs())
+    data = ["toy-shapes", "", None, "domain_shift", ["photo", "cartoon"], ["sketch", "painting", "pixel", "infrared"],
+            [], 0.9, 4, 3]
+    fig, summary = c.predict(rid, "result", "domain", 200, "PCA", [rid], "tiny-random", *data,
+                                     api_name="/embeddings")
+    assert {"photo", "sketch", "class text"} <= names(plot(fig)) and "accuracy" in summary
+    img, info = c.predict("3:123", [rid], "tiny-random", *data, api_name="/embedding_point")
+    assert "predicted" in info and img
+    m = plot(c.predict("tiny-random", "cat, dog, car", 0.3, *data, api_name="/margins"))
+    assert len(m["data"]) == 2 and m["data"][0]["x"] == ["cat", "dog", "car"]
+    pick = c.predict("sketch", *data, api_name="/playground_pick")
+    assert "from **sketch**" in pick[1]
+    probs, msg = c.predict(handle_file(pick[0]), "circle, square, star", [rid], [rid], "tiny-random", *data,
+                           api_name="/playground")
+    assert {"zero-shot", f"clipood · {rid[-6:]}"} <= names(plot(probs)) and "zero-shot:" in msg
+    grid, counts, shortcut, message = c.predict(*data, api_name="/preview_data")
+    assert "16 classes" in message and names(plot(counts)) >= {"photo (source)", "sketch (target)"}
+
+
+def test_private_runs_are_not_visible_to_other_browsers(tmp_path):
+    """Public-Space mode: a run is visible to the session that started it and, after a reload, to the browser
+    holding its signed token; never to another browser, not even one that knows or forges the id."""
+    demo, url = serve(tmp_path / "runs", shared_runs=False)
+    try:
+        a = Client(url, verbose=False)
+        job = a.submit(**train_args(steps=3, whatif=False), api_name="/train")
+        job.result(timeout=120)
+        rid, tokens = run_id_of(job.outputs()), job.outputs()[0][BROWSER_RUNS]
+        assert a.predict(rid, [], api_name="/open_run")[STATUS].startswith("**Finished**")  # same session
+        b = Client(url, verbose=False)
+        for claim in ([], [rid], [f"{rid}~{'0' * 24}"]):
+            with pytest.raises(Exception) as e:
+                b.predict(rid, claim, api_name="/open_run")
+            assert "no saved run" in str(e.value)
+        reloaded = Client(url, verbose=False)  # A's browser after a reload: a new session with A's tokens
+        assert reloaded.predict(rid, tokens, api_name="/open_run")[STATUS].startswith("**Finished**")
+    finally:
+        demo.close()

@@ -1,0 +1,89 @@
+"""End to end in a real browser (Playwright driving Debian's Chromium): open the Studio, start a run, watch the
+curves update, visit every view, stop a run from the page. Screenshots go to tests/artifacts/ (gitignored)."""
+
+import importlib.util
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+spec = importlib.util.spec_from_file_location("screenshots", ROOT / "scripts" / "screenshots.py")
+shots = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shots)
+
+if not os.path.exists(shots.CHROMIUM):
+    pytest.skip(f"{shots.CHROMIUM} is absent: install Debian's chromium package (apt-get install chromium) to run "
+                "the browser test", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the Python package playwright is not installed")
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    demo, url = shots.start_app(tmp_path_factory.mktemp("browser") / "runs", model="tiny-random", shots=4,
+                                eval_per=3, steps=40, batch_size=8)
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def page():
+    with sync_api.sync_playwright() as pw:
+        browser = shots.browser(pw)
+        pg = browser.new_page()
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.errors = errors
+        yield pg
+        browser.close()
+
+
+def test_tour_of_every_view(studio, page):
+    out = ARTIFACTS / "browser"
+    seen = shots.tour(page, studio, out, log=lambda *_: None)
+    # the data view drew one bar trace per domain
+    assert len(seen["data_counts"]) == 6
+    # the run streamed: progress moved through several steps and the curves grew while it ran
+    steps = [int(m.group(1)) for p in seen["progress"] for m in [re.search(r"step (\d+)/40", p)] if m]
+    assert len(set(steps)) >= 2 and max(steps) == 40
+    growing = [n for n in seen["acc_points"] if n > 0]
+    assert growing and growing[-1] > growing[0]
+    assert seen["loss_points"][-1] > 0
+    assert "Finished" in seen["status"]
+    names = {t["name"] for t in seen["acc_traces"]}
+    assert {"zero-shot", "fine-tuned (current weights)", "BMA β=0.5"} <= names
+    assert any(t["name"].startswith("BMA, ") for t in seen["whatif_traces"])
+    # every other view answered
+    assert len(seen["margins"]) == 2
+    assert "predicted" in seen["emb_info"]
+    assert any("clipood" in t["name"] for t in seen["compare"])
+    assert {t["name"] for t in seen["playground"]} >= {"zero-shot"}
+    assert "Beta moving average" in seen["learn"]
+    for view in shots.VIEWS:
+        assert (out / f"{view}.png").stat().st_size > 10_000
+    assert not page.errors, page.errors
+
+
+def test_stop_from_the_page_keeps_the_run(studio, page):
+    shots.open_tab(page, "Train")
+    box = page.locator("#train-steps input")
+    box.fill("2000")
+    box.press("Tab")
+    page.locator("#train-start").click()
+    deadline = time.time() + 120
+    while time.time() < deadline and "step " not in shots.text_of(page, "train-progress"):
+        page.wait_for_timeout(200)
+    page.locator("#train-stop").click()
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Stopped')",
+                           timeout=60000)
+    status = shots.text_of(page, "train-status")
+    assert "Resume" in status
+    done = int(re.search(r"step (\d+)/2000", shots.text_of(page, "train-progress")).group(1))
+    assert 0 < done < 2000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser" / "stopped.png"), full_page=True)
+    assert not page.errors, page.errors
