@@ -1,0 +1,1 @@
+"""Performance benchmarks of CLIPood Studio (python -m bench --help); see BENCHMARKS.md."""

@@ -1,0 +1,114 @@
+"""``python -m bench cpu|gpu|check``: performance benchmarks of CLIPood Studio (see BENCHMARKS.md).
+
+    python -m bench cpu             # full CPU suite (a quiet machine: several minutes)
+    python -m bench cpu --quick     # CI-sized (< ~60 s on 2 cores); figures are indicative only
+    python -m bench gpu             # CUDA: correctness check + ViT-B/16 steps at batch 36 and 256 + eval
+    python -m bench check --device cuda
+
+Each prints a table and writes JSON (default ``bench/results/<suite>[-quick].json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from .common import RESULTS
+
+
+def _csv(s: str) -> list[str]:
+    return [x.strip() for x in s.split(",") if x.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("cpu", help="CPU suite: step vs seed design, BMA, eval, app latencies, UMAP, RSS")
+    c.add_argument("--quick", action="store_true", help="CI-sized run (< ~60 s on 2 cores)")
+    c.add_argument("--out", default=None, help="JSON file (default bench/results/cpu[-quick].json)")
+    c.add_argument("--sections", type=_csv, default=["step", "eval", "app", "umap"],
+                   help="comma-separated subset of step,eval,app,umap")
+    c.add_argument("--threads", type=int, default=None,
+                   help="torch threads for this process and the runs it spawns (default: torch's)")
+    g = sub.add_parser("gpu", help="GPU suite: correctness check, ViT-B/16 step vs seed design, FLOP/s, eval")
+    g.add_argument("--quick", action="store_true")
+    g.add_argument("--out", default=None, help="JSON file (default bench/results/gpu[-quick].json)")
+    g.add_argument("--device", default="cuda")
+    g.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak if the device is not known")
+    g.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
+    k = sub.add_parser("check", help="correctness only: device step == CPU step within bf16 tolerance")
+    k.add_argument("--device", default="cuda")
+    k.add_argument("--arch", default="toy-clip")
+    k.add_argument("--batch", type=int, default=16)
+    k.add_argument("--steps", type=int, default=3)
+    k.add_argument("--amp", choices=["on", "off", "auto"], default="auto",
+                   help="bf16 autocast on the device (auto: on for CUDA); '--device cpu --amp on' tests the check")
+    k.add_argument("--out", default=None)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    command = "python -m bench " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
+    if a.cmd == "cpu":
+        import torch
+
+        from .suite import print_cpu, run_cpu
+
+        if a.threads:
+            torch.set_num_threads(a.threads)
+        out = Path(a.out) if a.out else RESULTS / f"cpu{'-quick' if a.quick else ''}.json"
+        try:
+            d = run_cpu(out, quick=a.quick, sections=a.sections, command=command)
+        except KeyboardInterrupt:
+            print("interrupted: the sections finished so far:", file=sys.stderr)
+            d = json.loads(out.read_text())
+            print(print_cpu(d))
+            return 124
+        print(print_cpu(d))
+        print(f"\nwrote {out} ({d['wall_s']:.0f} s)")
+        return 1 if d["errors"] else 0
+    if a.cmd == "gpu":
+        import dataclasses
+
+        from .suite import FULL_GPU, QUICK_GPU, print_gpu, run_gpu
+
+        plan = dataclasses.replace(QUICK_GPU if a.quick else FULL_GPU, peak_tflops=a.peak_tflops)
+        if a.no_compile:
+            plan = dataclasses.replace(plan, compile_batch=None)
+        out = Path(a.out) if a.out else RESULTS / f"gpu{'-quick' if a.quick else ''}.json"
+        try:
+            d = run_gpu(out, quick=a.quick, plan=plan, command=command, device=a.device)
+        except KeyboardInterrupt:
+            print("interrupted: the sections finished so far:", file=sys.stderr)
+            d = json.loads(out.read_text())
+            print(print_gpu(d))
+            return 124
+        print(print_gpu(d))
+        print(f"\nwrote {out} ({d['wall_s']:.0f} s)")
+        checks_ok = all(v.get("pass", True) for k, v in d["sections"].items() if k.startswith("check_"))
+        return 1 if (d["errors"] or not checks_ok) else 0
+    if a.cmd == "check":
+        from .check import check, format_check
+        from .common import machine, write_json
+
+        amp = {"on": True, "off": False, "auto": None}[a.amp]
+        r = check(a.device, a.arch, batch=a.batch, steps=a.steps, amp=amp)
+        print(format_check(r))
+        if a.out:
+            write_json(Path(a.out), {"schema": 1, "suite": "check", "command": command, "machine": machine(),
+                                     "check": r})
+        else:
+            print(json.dumps({"pass": r["pass"]}))
+        return 0 if r["pass"] else 1
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
