@@ -253,7 +253,8 @@ def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.
         s = {"status": status, "reason": reason, "config": cfg.to_dict(), "zeroshot": state["zeroshot"],
              "final": final if final is not None else state["last_eval"].get("current", {}),
              "result": result if result is not None else {}, "tracked": state["tracked"],
-             "steps_done": state["step"], "total_steps": cfg.steps, "wall_s": round(time.time() - t_start, 3),
+             "zeroshot_full_eval": bool(state.get("zeroshot_full")), "steps_done": state["step"],
+             "total_steps": cfg.steps, "wall_s": round(time.time() - t_start, 3),
              "last_checkpoint_step": state["ckpt_step"]}
         if writer is not None:
             writer.write_summary(s)
@@ -338,15 +339,20 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
                 acc[name] = evaluator.accuracy(a.module, full)
         return acc
 
-    if dist_info.main:
+    def full_zeroshot() -> dict[str, float]:
+        """Zero-shot accuracy on the full splits (computed once, at the end: the first curve point comes sooner)."""
+        if not state.get("zeroshot_full"):
+            scratch.load_state_dict(theta0)
+            feats = zeroshot_features(evaluator, scratch, table, cfg, bundle)
+            state["zeroshot"] = evaluator.accuracy(None, True, feats)
+            state["zeroshot_full"] = True
+        return state["zeroshot"]
+
+    if dist_info.main and start == 0 and total > 0 and cfg.eval_every:
         scratch.load_state_dict(theta0)
-        zs_feats = zeroshot_features(evaluator, scratch, table, cfg, bundle)
-        zs = evaluator.accuracy(None, True, zs_feats)
-        state["zeroshot"] = zs
-        zs_sub = evaluator.accuracy(None, False, zs_feats)
-        yield emit(EvalEvent(0, {"zeroshot": zs}, True))
-        if start == 0 and total > 0 and cfg.eval_every:
-            yield emit(EvalEvent(0, {"zeroshot": zs_sub, **{n: dict(zs_sub) for n in ["current", *averages]}}, False))
+        zs_sub = evaluator.accuracy(scratch, False)
+        state["zeroshot"] = zs_sub  # until the full evaluation at the end
+        yield emit(EvalEvent(0, {"zeroshot": zs_sub, **{n: dict(zs_sub) for n in ["current", *averages]}}, False))
 
     model_for_step = visual
     if dist_info.world > 1 and total > 0:
@@ -426,11 +432,13 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
         yield FinishEvent("done", f"rank {dist_info.rank} finished (rank 0 writes the run)", {})
         return
     # final evaluation on the full splits
+    zs = full_zeroshot()
+    yield emit(EvalEvent(0, {"zeroshot": zs}, True))
     if total > 0:
         acc = eval_models(True)
         yield emit(EvalEvent(total, acc, True))
     else:
-        acc = {"current": state["zeroshot"]}
+        acc = {"current": zs}
     final = acc["current"]
     res_key = {"zeroshot": None, "last": "current"}.get(method.result, method.result)
     result = state["zeroshot"] if res_key is None else acc[res_key]
