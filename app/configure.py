@@ -3,7 +3,6 @@ that name the field as the form labels it. Every rejection is a :class:`FormErro
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from core.config import ConfigError, RunConfig, resolve
@@ -109,6 +108,3 @@ def build_config(d: DataChoice, *, model: str, method: str, steps, batch_size, l
         msg = str(e).split(": ", 1)[-1]
         raise FormError(f"{LABELS.get(e.field, e.field)}: {msg}") from None
 
-
-def replace_steps(cfg: RunConfig, **kw) -> RunConfig:
-    return resolve(dataclasses.replace(cfg, **kw))

@@ -9,14 +9,13 @@ import logging
 import secrets
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
 import gradio as gr
 
 from core.config import BETA_BY_SETTING, REAL_HPARAMS, TOY_HPARAMS
 from core.data.registry import DATASETS, SCHEMES, list_datasets
 from core.data.table import DatasetError
-from core.inspect import RunModels
+from core.inspect import RunModels, dataset_overview
 from core.models import MODELS, ModelLoadError
 
 from . import configure
@@ -47,6 +46,7 @@ class AppContext:
         self._models: OrderedDict[tuple, RunModels] = OrderedDict()
         self._models_lock = threading.Lock()
         self.browser_secret = self._secret()
+        self._initial: tuple | None = None
 
     def _secret(self) -> str:
         """A stable secret for the browser-stored run list, so it survives an app restart."""
@@ -108,12 +108,14 @@ class AppContext:
 
     def run_choices(self, request: gr.Request | None, browser_runs: list | None = None) -> list[tuple[str, str]]:
         out = []
-        for rid in self.runs.visible(self.own_runs(request, browser_runs))[:200]:
+        own = self.own_runs(request, browser_runs)
+        active = self.sessions.active_runs()
+        for rid in self.runs.visible(own)[:200]:
             try:
-                rec = self.runs.record(rid, self.own_runs(request, browser_runs))
-                out.append((f"{rid} · {rec.method} · {rec.status}", rid))
+                method, status = self.runs.describe(rid, own)
             except (RunAccessError, OSError, ValueError):
                 continue
+            out.append((f"{rid} · {method} · {'running' if rid in active else status}", rid))
         return out
 
     def record(self, run_id: str, request: gr.Request | None, browser_runs: list | None = None) -> RunRecord:
@@ -163,14 +165,28 @@ class AppContext:
     def build_config(self, data: configure.DataChoice, **train) -> object:
         return configure.build_config(data, opts=self.options, **train)
 
+    def initial_choice(self) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
+        """Domains, classes, default sources, targets and base classes of the default dataset: what the form (and
+        so the API) starts from. Opened with one image per cell: only the names matter here."""
+        if self._initial is None:
+            d = self.defaults
+            try:
+                ov = dataset_overview(d.dataset, d.setting, data_options={"colour_bias": d.colour_bias, "shots": 1,
+                                                                          "eval_per": 1})
+                t = ov.table
+                self._initial = (t.domains, t.classes, ov.splits.sources, ov.splits.targets,
+                                 t.classes[: len(t.classes) // 2])
+            except USER_ERRORS:
+                self._initial = ([], [], [], [], [])
+        return self._initial
+
     def default_config(self):
+        """The run config of the untouched form (what Start does on first load)."""
         d = self.defaults
+        _, _, src, tgt, _ = self.initial_choice()
         data = configure.DataChoice(dataset=d.dataset, setting=d.setting, colour_bias=d.colour_bias, shots=d.shots,
-                                    eval_per=d.eval_per)
+                                    eval_per=d.eval_per, sources=src or None, targets=tgt or None)
         return configure.build_config(data, model=d.model, method=d.method, steps=d.steps, batch_size=d.batch_size,
                                       lr=d.lr, lam=d.lam, beta=self.beta_for(d.setting), seed=d.seed,
                                       whatif=d.whatif, opts=self.options)
 
-
-def runs_root(options: AppOptions) -> Path:
-    return Path(options.runs_dir).resolve()

@@ -57,7 +57,9 @@ def empty_figure(message: str, title: str = "", revision: str = "empty") -> go.F
 def accuracy_curves(rec: RunRecord, splits: list[str] | None = None, revision: str = "acc") -> go.Figure:
     """One panel per split: zero-shot reference (dashed), fine-tuned (current) and averaged weights over steps.
 
-    Intermediate points are evaluations on a fixed subsample; the last point (diamond) is the full evaluation."""
+    Intermediate points are evaluations on a fixed subsample and the dashed zero-shot line is the zero-shot model on
+    that same subsample (like for like); the diamonds at the last step are full evaluations, the grey one the
+    zero-shot model's."""
     splits = splits or rec.split_names()
     if not splits:
         return empty_figure("Accuracy curves appear here once the run has evaluated the zero-shot model.",
@@ -67,15 +69,19 @@ def accuracy_curves(rec: RunRecord, splits: list[str] | None = None, revision: s
     total = max(rec.total_steps, 1)
     models = rec.live_models()
     for j, split in enumerate(splits, start=1):
-        zs = rec.zeroshot.get(split)
-        if zs is None:
-            xs, ys, _ = rec.curve("zeroshot", split)
-            zs = ys[0] if ys else None
+        _, sub_ys, _ = rec.curve("zeroshot", split)
+        zs_full = rec.zeroshot.get(split)
+        zs = sub_ys[0] if sub_ys else zs_full
         if zs is not None:
             fig.add_trace(go.Scatter(x=[0, total], y=[zs, zs], mode="lines", name="zero-shot",
                                      legendgroup="zeroshot", showlegend=j == 1,
                                      line=dict(color=MODEL_COLOURS["zeroshot"], dash="dash"),
                                      hovertemplate=f"zero-shot {split}: %{{y:.1f}}%<extra></extra>"), 1, j)
+        if zs_full is not None and rec.total_steps:
+            fig.add_trace(go.Scatter(x=[total], y=[zs_full], mode="markers", name="zero-shot (full evaluation)",
+                                     legendgroup="zeroshot", showlegend=False,
+                                     marker=dict(symbol="diamond", size=10, color=MODEL_COLOURS["zeroshot"]),
+                                     hovertemplate=f"zero-shot, full {split}: %{{y:.1f}}%<extra></extra>"), 1, j)
         for m in models:
             xs, ys, full = rec.curve(m, split)
             if not xs:
@@ -340,7 +346,8 @@ def compare_curves(records: list[tuple[str, RunRecord]], splits: list[str] | Non
     total = max(r.total_steps for _, r in records) or 1
     first = records[0][1]
     for j, split in enumerate(splits, start=1):
-        zs = first.zeroshot.get(split)
+        _, sub_ys, _ = first.curve("zeroshot", split)  # on the curves' subsample when known (like for like)
+        zs = sub_ys[0] if sub_ys else first.zeroshot.get(split)
         if zs is not None:
             fig.add_trace(go.Scatter(x=[0, total], y=[zs, zs], mode="lines", name="zero-shot", legendgroup="zs",
                                      showlegend=j == 1, line=dict(color=MODEL_COLOURS["zeroshot"], dash="dash"),

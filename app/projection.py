@@ -1,7 +1,7 @@
 """2-D maps of embeddings for the Embeddings view: UMAP (umap-learn) or PCA, plus where class texts land.
 
 UMAP runs on a precomputed cosine-distance matrix: for the < 4096 points shown here umap-learn would otherwise call
-a Python-level metric per pair (seconds), while the matrix costs milliseconds. Class texts are placed at the mean
+a Python-level metric per pair (seconds), while the matrix costs milliseconds. Class texts are placed at the median
 position of their ``k`` nearest images (cosine), i.e. where the prompt points in the image map; CLIP's modality gap
 would put them in a far-away cluster if they were embedded together with the images. ``warm_up()`` pays numba's JIT
 once per process. umap is imported lazily: it is slow to import and only this view needs it.
@@ -20,7 +20,7 @@ _LOCK = threading.Lock()
 _UMAP_LOCK = threading.Lock()  # numba-compiled UMAP is not worth running twice at once on a few cores
 
 
-def _umap(features: np.ndarray, seed: int, n_neighbors: int = 15, min_dist: float = 0.1) -> np.ndarray:
+def _umap(features: np.ndarray, seed: int, n_neighbors: int = 30, min_dist: float = 0.25) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import umap
@@ -63,11 +63,12 @@ def project(features: np.ndarray, method: str = "umap", seed: int = 0, key: tupl
 
 
 def place_texts(image_features: np.ndarray, coords: np.ndarray, text_features: np.ndarray, k: int = 10) -> np.ndarray:
-    """(K, 2) positions of class texts: the mean map position of each text's ``k`` most similar images."""
+    """(K, 2) positions of class texts: the median map position of each text's ``k`` most similar images (the
+    median stays on an island of the map where a mean could fall between two)."""
     sims = np.asarray(text_features, dtype=np.float32) @ np.asarray(image_features, dtype=np.float32).T
     k = max(1, min(k, sims.shape[1]))
     nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    return np.asarray(coords)[nearest].mean(axis=1)
+    return np.median(np.asarray(coords)[nearest], axis=1)
 
 
 def warm_up() -> None:

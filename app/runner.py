@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.config import RunConfig
-from core.engine import train
 
+from .gpu import events
 from .records import RunRecord
 
 _ZS: collections.OrderedDict[tuple, dict] = collections.OrderedDict()
@@ -29,16 +29,19 @@ def zeroshot_key(cfg: dict) -> tuple:
     return tuple(repr(cfg.get(k)) for k in keys) + (repr(sorted((cfg.get("data_options") or {}).items())),)
 
 
-def remember_zeroshot(cfg: dict, accuracy: dict) -> None:
+def remember_zeroshot(cfg: dict, accuracy: dict, kind: str = "full") -> None:
+    """Keep a config's zero-shot accuracy: ``kind`` "subsample" (the step-0 curve point) or "full"."""
     with _ZS_LOCK:
-        _ZS[zeroshot_key(cfg)] = dict(accuracy)
+        _ZS.setdefault(zeroshot_key(cfg), {})[kind] = dict(accuracy)
+        _ZS.move_to_end(zeroshot_key(cfg))
         while len(_ZS) > 64:
             _ZS.popitem(last=False)
 
 
-def known_zeroshot(cfg: dict) -> dict | None:
+def known_zeroshot(cfg: dict) -> dict:
+    """{"subsample": ..., "full": ...} as far as known (empty when this config was never evaluated)."""
     with _ZS_LOCK:
-        return _ZS.get(zeroshot_key(cfg))
+        return dict(_ZS.get(zeroshot_key(cfg), {}))
 
 
 def _drain(gen, on_done: Callable[[], None] | None) -> None:
@@ -63,7 +66,10 @@ def stream_run(cfg: RunConfig, run_dir: Path, stop: threading.Event, resume: boo
     if not resume:
         rec.config = cfg_dict
         rec.total_steps = cfg.steps
-        rec.zeroshot = known_zeroshot(cfg_dict) or {}
+        known = known_zeroshot(cfg_dict)
+        rec.zeroshot = known.get("full", {})
+        if "subsample" in known:  # the step-0 point the engine is about to compute, seen before
+            rec.evals.append({"kind": "eval", "step": 0, "accuracy": {"zeroshot": known["subsample"]}, "full": False})
     finished = exhausted = False
     try:
         yield rec, {"init"}
@@ -71,7 +77,7 @@ def stream_run(cfg: RunConfig, run_dir: Path, stop: threading.Event, resume: boo
         if on_done is not None:
             on_done()
         raise
-    gen = train(cfg, run_dir, stop, resume)
+    gen = events(cfg, run_dir, stop, resume)
     changed: set[str] = set()
     last = time.monotonic()
     try:
@@ -80,8 +86,8 @@ def stream_run(cfg: RunConfig, run_dir: Path, stop: threading.Event, resume: boo
             rec.add(d)
             kind = d["kind"]
             changed.add(kind)
-            if kind == "eval" and d["step"] == 0 and d["full"]:
-                remember_zeroshot(rec.config, d["accuracy"]["zeroshot"])
+            if kind == "eval" and d["step"] == 0 and "zeroshot" in d["accuracy"]:
+                remember_zeroshot(rec.config, d["accuracy"]["zeroshot"], "full" if d["full"] else "subsample")
             finished = finished or kind == "finish"
             now = time.monotonic()
             if kind in ("start", "eval", "finish") or now - last >= min_interval:

@@ -55,6 +55,13 @@ class RunIndex:
             raise RunAccessError(f"no saved run {run_id!r}")
         return p
 
+    def describe(self, run_id: str, own: list[str] | None = None) -> tuple[str, str]:
+        """(method, status) from the small config/summary files (no event log read): for run lists."""
+        store = RunStore(self.path(run_id, own))
+        summary = store.read_summary() or {}
+        method = (summary.get("config") or store.read_config()).get("method", "?")
+        return method, summary.get("status", "incomplete")
+
     def record(self, run_id: str, own: list[str] | None = None) -> RunRecord:
         store = RunStore(self.path(run_id, own))
         return RunRecord.from_events(store.read_events(), run_id=run_id, summary=store.read_summary())

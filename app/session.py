@@ -61,5 +61,10 @@ class Sessions:
         if s is not None:
             s.stop.set()
 
+    def active_runs(self) -> set[str]:
+        """Run ids being streamed right now (by any session; ids only, for labelling run lists)."""
+        with self._lock:
+            return {s.active for s in self._d.values() if s.active}
+
     def __len__(self) -> int:
         return len(self._d)

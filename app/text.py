@@ -26,8 +26,8 @@ SETTING_HELP = {
 TRAIN_INTRO = (
     "Start a run: the curves update while it trains, **Stop** takes effect within one step and keeps a "
     "checkpoint you can **Resume**. Every run is saved and can be reopened below, also after a reload.")
-WHATIF_HELP = ("Also keep Beta averages with β ∈ {0.1, 0.5, 1, 4}, an EMA and WiSE-FT α ∈ {0.25, 0.5, 0.75} on the "
-               "same "
+WHATIF_HELP = ("Also keep Beta averages with β ∈ {0.1, 1, 4} (besides the run's own β), an EMA and WiSE-FT with "
+               "α = 0.5 on the same "
                "trajectory, so after one run you see accuracy against β and α without retraining (each extra "
                "average is evaluated with the others, so the run takes longer).")
 LAM_HELP = "Margin strength of the margin metric softmax (MMS); 0 turns it into plain cross-entropy."
@@ -101,8 +101,10 @@ $\beta$ (tracked on the same trajectory).
 The toy world draws 16 shapes in 6 styles; in the source styles (photo, cartoon) each shape mostly has "its" colour
 (the *colour shortcut* knob on the *Data* tab). Fine-tuning gains on the sources, and the OOD curve (sketch, painting,
 pixel art, infrared: colour random or invisible) drops below the zero-shot line. The BMA curve keeps most of the
-in-distribution gain while staying near or above zero-shot out of distribution. Set the shortcut to 0 and the
-erosion largely disappears: fine-tuning itself was not the problem, the shortcut it could learn was.
+in-distribution gain and loses less out of distribution; the what-if plot shows how much of that comes from the
+zero-shot end of the average (small β) — and that WiSE-FT, one straight line between the ends, is a strong baseline
+in this world. Set the shortcut to 0 and the erosion largely disappears: fine-tuning itself was not the problem, the
+shortcut it could learn was.
 The *Embeddings* tab shows the same story geometrically: under fine-tuning, images cluster by colour and
 drift away from their class texts on the targets.
 

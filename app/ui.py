@@ -59,13 +59,13 @@ def warm_up(ctx: AppContext) -> threading.Thread:
 
     def work():
         try:
-            from core.evaluate import evaluate_zeroshot
+            from core.inspect import zeroshot_reference
 
             from .runner import remember_zeroshot
 
-            cfg = ctx.default_config()
-            acc = evaluate_zeroshot(cfg)["zero-shot"]
-            remember_zeroshot(cfg.to_dict(), acc)
+            cfg = ctx.default_config()  # (evaluating it also renders the default data once for every view)
+            for kind, acc in zeroshot_reference(cfg).items():
+                remember_zeroshot(cfg.to_dict(), acc, kind)
             from core.inspect import base_model
 
             base_model(cfg.model)
@@ -137,7 +137,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sh
            prevent_thread_lock: bool = False, quiet: bool = False):
     """Serve with a bounded queue and no file access beyond what gradio itself needs (no ``allowed_paths``)."""
     caps = demo.ctx.caps
-    demo.queue(max_size=caps.queue_size, default_concurrency_limit=1)
+    demo.queue(max_size=caps.queue_size, default_concurrency_limit=2)
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
                        quiet=quiet, show_error=False, max_file_size="50mb", enable_monitoring=False,
                        theme=gr.themes.Soft(), css=CSS, head=HEAD, footer_links=["gradio", "settings"])

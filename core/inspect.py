@@ -210,6 +210,18 @@ def embed_images(visual: torch.nn.Module, pipeline: ImagePipeline, images: list,
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
+def zeroshot_reference(cfg: RunConfig, device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
+    """The zero-shot accuracy a run of ``cfg`` will report: ``subsample`` (its step-0 curve point, on the same fixed
+    subsample as its intermediate evaluations) and ``full`` (the full splits, reported at the end)."""
+    from .engine import _Evaluator, prepare
+
+    cfg = resolve(cfg)
+    bundle, table, splits, pipeline, text = prepare(cfg, torch.device(device))
+    ev = _Evaluator(table, splits, pipeline, text, torch.device(device), cfg.eval_subsample, cfg.seed)
+    visual = bundle.model.visual.float().eval()
+    return {"subsample": ev.accuracy(visual, False), "full": ev.accuracy(visual, True)}
+
+
 # ---------------------------------------------------------------------------------------------------- a run's side
 
 ZEROSHOT = "zero-shot"

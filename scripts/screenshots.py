@@ -31,14 +31,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(runs_dir: Path, **defaults):
-    """Build and launch the app on loopback; returns (demo, url)."""
+def start_app(runs_dir: Path, warm: bool = False, **defaults):
+    """Build and launch the app on loopback; returns (demo, url). ``warm``: wait for the background warm-up first,
+    as a visitor arriving after ``python app.py`` has settled would."""
     sys.path.insert(0, str(ROOT))
     from app.options import AppOptions, Defaults
-    from app.ui import build_app, launch
+    from app.ui import build_app, launch, warm_up
 
     demo = build_app(AppOptions(runs_dir=runs_dir, defaults=Defaults(**defaults), warmup=False,
                                 min_yield_s=0.3))
+    if warm:
+        warm_up(demo.ctx).join()
     _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
     return demo, url
 
@@ -194,7 +197,7 @@ def main(argv=None) -> int:
     url = a.url
     with tempfile.TemporaryDirectory() as tmp:
         if url is None:
-            demo, url = start_app(Path(tmp) / "runs")
+            demo, url = start_app(Path(tmp) / "runs", warm=True)
         try:
             with sync_playwright() as pw:
                 b = browser(pw)

@@ -24,8 +24,8 @@ def make_events(total=10, finish="done", whatif=True):
     ev = [{"kind": "start", "run_dir": "x", "config": CFG, "total_steps": total, "start_step": 0,
            "splits": {"train": 100, "id": 50, "ood": 60}, "classes": ["a", "b"], "device": "cpu", "logit_scale": 10},
           {"kind": "eval", "step": 0, "accuracy": {"zeroshot": acc(50.0, 40.0)}, "full": True},
-          {"kind": "eval", "step": 0, "accuracy": {m: acc(50.0, 40.0) for m in ["zeroshot", "current"] + models},
-           "full": False}]
+          {"kind": "eval", "step": 0, "accuracy": {m: acc(52.0, 38.0) for m in ["zeroshot", "current"] + models},
+           "full": False}]  # the engine's step-0 evaluation on the fixed subsample
     for s in range(1, total + 1):
         ev.append({"kind": "step", "step": s, "total_steps": total, "loss": 2.0 - 0.1 * s, "lr": 1e-4,
                    "bma_weight": 0.1, "images_per_s": 100.0, "elapsed_s": s * 0.1, "eta_s": (total - s) * 0.1})
@@ -94,12 +94,14 @@ def test_parse_average_and_labels():
 def test_accuracy_curves(rec):
     fig = figures.accuracy_curves(rec)
     assert fig.layout.uirevision == "acc"
-    zs = traces(fig, "zero-shot")
-    assert len(zs) == 2 and list(zs[0].y) == [50.0, 50.0] and list(zs[1].y) == [40.0, 40.0]
+    zs = traces(fig, "zero-shot")  # like for like: the zero-shot model on the same subsample as the curves
+    assert len(zs) == 2 and list(zs[0].y) == [52.0, 52.0] and list(zs[1].y) == [38.0, 38.0]
+    full = traces(fig, "zero-shot (full evaluation)")  # ...and on the full split, beside the final diamonds
+    assert [list(t.y) for t in full] == [[50.0], [40.0]] and list(full[0].x) == [10]
     cur = traces(fig, "fine-tuned (current weights)")
-    assert list(cur[0].x) == [0, 5, 10] and list(cur[0].y) == [50.0, 70.0, 80.0]
+    assert list(cur[0].x) == [0, 5, 10] and list(cur[0].y) == [52.0, 70.0, 80.0]
     bma = traces(fig, "BMA β=0.5")
-    assert list(bma[1].y) == [40.0, 42.0, 45.0]
+    assert list(bma[1].y) == [38.0, 42.0, 45.0]
     assert bma[1].marker.symbol[-1] == "diamond"  # the full final evaluation
     assert not traces(fig, "EMA decay=0.99")  # what-if variants stay out of the live plot
 
@@ -203,8 +205,9 @@ def test_compare_curves_uses_each_methods_output():
     ft = RunRecord.from_events(ev, run_id="r-ft")
     cl = RunRecord.from_events(make_events(whatif=False), run_id="r-cl")
     fig = figures.compare_curves([("finetune", ft), ("clipood", cl)])
-    assert list(traces(fig, "finetune")[1].y) == [40.0, 30.0, 25.0]  # last weights
-    assert list(traces(fig, "clipood")[1].y) == [40.0, 42.0, 45.0]  # the Beta average
+    assert list(traces(fig, "finetune")[1].y) == [38.0, 30.0, 25.0]  # last weights
+    assert list(traces(fig, "clipood")[1].y) == [38.0, 42.0, 45.0]  # the Beta average
+    assert list(traces(fig, "zero-shot")[0].y) == [52.0, 52.0]
     assert not figures.compare_curves([]).data
 
 

@@ -87,6 +87,27 @@ def tiny_run(tmp_path_factory):
     return run_dir
 
 
+def test_zeroshot_reference_is_what_the_run_reports(tmp_path):
+    """The app shows this reference before the engine's own zero-shot evaluation: it must be the same numbers
+    (toy-clip, so accuracies differ by split and subsample; a small subsample so it differs from the full split)."""
+    from core.config import RunConfig
+    from core.inspect import zeroshot_reference
+    from core.models import TOY_CLIP_DIR
+    from core.runstore import RunStore
+
+    if not (TOY_CLIP_DIR / "open_clip_model.safetensors").is_file():
+        pytest.skip("toy-clip weights are not built")
+    cfg = RunConfig(model="toy-clip", steps=1, batch_size=4, data_options=dict(TINY), eval_every=1,
+                    eval_subsample=20, track=["bma"])
+    run_to_end(cfg, tmp_path / "r", threading.Event())
+    ref = zeroshot_reference(cfg)
+    zs = [e for e in RunStore(tmp_path / "r").read_events() if e["kind"] == "eval" and e["step"] == 0]
+    sub = next(e["accuracy"]["zeroshot"] for e in zs if not e["full"])
+    full = next(e["accuracy"]["zeroshot"] for e in zs if e["full"])
+    assert sub != full  # the check below can tell them apart
+    assert ref["subsample"] == pytest.approx(sub) and ref["full"] == pytest.approx(full)
+
+
 def test_run_models_weight_sets(tiny_run):
     rm = RunModels.open(tiny_run)
     names = rm.available()

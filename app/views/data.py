@@ -54,21 +54,9 @@ def overview(ctx: AppContext, choice: configure.DataChoice, seed: int = 0):
                             (choice.base_classes or None) if choice.setting != "domain_shift" else None, opts, seed)
 
 
-def _initial(ctx: AppContext) -> tuple[list[str], list[str], list[str], list[str], list[str]]:
-    """Domains, classes and default picks of the default dataset (so the API has valid defaults too)."""
-    d = ctx.defaults
-    try:
-        ov = overview(ctx, configure.DataChoice(dataset=d.dataset, setting=d.setting, colour_bias=d.colour_bias,
-                                                shots=d.shots, eval_per=d.eval_per))
-    except USER_ERRORS:
-        return [], [], [], [], []
-    t = ov.table
-    return t.domains, t.classes, ov.splits.sources, ov.splits.targets, t.classes[: len(t.classes) // 2]
-
-
 def build(ctx: AppContext) -> DataView:
     d, caps = ctx.defaults, ctx.caps
-    domains, classes, src, tgt, base_default = _initial(ctx)
+    domains, classes, src, tgt, base_default = ctx.initial_choice()
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
             gr.Markdown(text.DATA_INTRO)
@@ -118,9 +106,11 @@ def build(ctx: AppContext) -> DataView:
                           value=ov.splits.targets or [x for x in t.domains if x not in ov.splits.sources]),
                 gr.update(choices=t.classes, value=t.classes[: k // 2])] + vis + [""]
 
-    def preview(*values):
+    def preview(dataset, data_path, data_upload, setting, sources, targets, base_classes, colour_bias, shots,
+                eval_per):
         """Sample grid, split sizes and the colour shortcut for the current choice (or a clear message)."""
-        choice = ctx.data_choice(*values)
+        choice = ctx.data_choice(dataset, data_path, data_upload, setting, sources, targets, base_classes,
+                                 colour_bias, shots, eval_per)
         try:
             ov = overview(ctx, choice)
         except USER_ERRORS as e:

@@ -1,0 +1,108 @@
+"""The app's run plumbing without a server: run ids resolved inside the runs root only, signed browser run lists,
+per-session state, and a streamed run that is never lost when its consumer leaves early."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from app.context import AppContext
+from app.options import AppOptions
+from app.runner import stream_run
+from app.runs import RunAccessError, RunIndex
+from app.session import Sessions
+from core.config import resolve
+from core.runstore import RunStore
+
+
+def fake_run(root, rid):
+    d = root / rid
+    d.mkdir(parents=True)
+    (d / "config.json").write_text('{"method": "clipood"}')
+    return d
+
+
+def test_run_index_refuses_anything_but_its_own_folders(tmp_path):
+    root = tmp_path / "runs"
+    idx = RunIndex(root)
+    fake_run(root, "20260101-000000-a")
+    outside = fake_run(tmp_path / "elsewhere", "secret-run")
+    os.symlink(outside, root / "linked-run")
+    assert idx.visible() == ["20260101-000000-a"]
+    assert idx.path("20260101-000000-a") == root.resolve() / "20260101-000000-a"
+    for bad in ("linked-run", "../elsewhere/secret-run", "/etc", "..", ".", "a/b", "", "x" * 200, "nope"):
+        with pytest.raises(RunAccessError):
+            idx.path(bad)
+
+
+def test_private_index_lists_only_own_runs(tmp_path):
+    root = tmp_path / "runs"
+    for rid in ("r-1", "r-2"):
+        fake_run(root, rid)
+    idx = RunIndex(root, shared=False)
+    assert idx.visible() == [] and idx.visible(["r-2", "../r-1", "missing"]) == ["r-2"]
+    with pytest.raises(RunAccessError):
+        idx.path("r-1", own=["r-2"])
+
+
+def test_browser_tokens_are_signed(tmp_path):
+    ctx = AppContext(AppOptions(runs_dir=tmp_path / "runs", shared_runs=False, warmup=False))
+    tokens = ctx.remember([], "r-1")
+    tokens = ctx.remember(tokens, "r-2")
+    assert ctx.verified(tokens) == ["r-1", "r-2"]
+    assert ctx.verified(["r-1", "r-1~" + "0" * 24, 5, None, "~"]) == []
+    other = AppContext(AppOptions(runs_dir=tmp_path / "other", warmup=False))  # another server's secret
+    assert other.verified(tokens) == []
+    again = AppContext(AppOptions(runs_dir=tmp_path / "runs", warmup=False))  # same runs dir after a restart
+    assert again.verified(tokens) == ["r-1", "r-2"]
+
+
+def test_sessions_are_separate():
+    s = Sessions(capacity=3)
+    a, b = s.get("a"), s.get("b")
+    a.begin("run-a")
+    assert b.active is None and not b.stop.is_set() and s.active_runs() == {"run-a"}
+    for k in "cdef":
+        s.get(k)
+    assert s.get("a") is a  # an active session is never evicted
+    s.drop("a")
+    assert a.stop.is_set()  # a closed tab stops its run
+
+
+def wait_for(cond, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_consumer_leaving_early_stops_the_run_and_keeps_it(tiny_cfg, tmp_path):
+    cfg = resolve(tiny_cfg(steps=400, eval_every=100, checkpoint_every=100))
+    done = threading.Event()
+    stop = threading.Event()
+    gen = stream_run(cfg, tmp_path / "r", stop, min_interval=0.0, on_done=done.set)
+    rec, changed = next(gen)
+    assert changed == {"init"} and rec.total_steps == 400
+    while rec.step < 3:
+        rec, changed = next(gen)
+    gen.close()  # the browser went away (Stop with cancels=, closed tab)
+    assert stop.is_set()
+    assert wait_for(done.is_set)
+    s = RunStore(tmp_path / "r").read_summary()
+    assert s["status"] == "cancelled" and 3 <= s["steps_done"] < 400
+    assert RunStore(tmp_path / "r").last_checkpoint.is_file()
+
+
+def test_closing_after_the_finish_keeps_done(tiny_cfg, tmp_path):
+    cfg = resolve(tiny_cfg(steps=3))
+    done = threading.Event()
+    gen = stream_run(cfg, tmp_path / "r", threading.Event(), min_interval=0.0, on_done=done.set)
+    for _rec, changed in gen:
+        if "finish" in changed:
+            break
+    gen.close()  # consumer stops right after the finish event
+    assert wait_for(done.is_set)
+    assert RunStore(tmp_path / "r").read_summary()["status"] == "done"
