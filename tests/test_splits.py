@@ -99,3 +99,12 @@ def test_toy_world_splits_are_disjoint():
     all_eval = np.concatenate([e.indices for n, e in s.evals.items()])
     assert not set(s.train) & set(all_eval)
     assert len(s.train) == 8 * 2 * 3
+
+
+def test_toy_world_default_base_alternates():
+    from core.data import open_dataset
+
+    t = open_dataset("toy-shapes", seed=0, shots=1, eval_per=1)
+    s = make_splits(t, "open_class")
+    assert s.base == list(range(0, 16, 2)) and s.new == list(range(1, 16, 2))
+    assert make_splits(t, "open_class", base_classes=["circle", "square"]).base == [0, 1]

@@ -100,11 +100,19 @@ def main(a) -> int:
     t0 = time.time()
     seeds = list(range(a.seeds))
     res: dict[str, list] = {}
+    out = Path(a.out)
+    partial = out.with_suffix(".partial.json")
+    if partial.exists():  # continue an interrupted benchmark of the same command
+        res = json.loads(partial.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         for setting in a.settings:
             for seed in seeds:
+                if len(res.get(setting, [])) > seed:
+                    continue
                 t = time.time()
                 res.setdefault(setting, []).append(run_setting(setting, seed, a.steps, Path(tmp)))
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps(res))
                 print(f"{setting} seed {seed}: {time.time() - t:.0f} s "
                       + json.dumps({k: v for k, v in res[setting][-1].items() if k in ('finetune', 'clipood')}),
                       file=sys.stderr, flush=True)
@@ -114,8 +122,8 @@ def main(a) -> int:
     cmd = "python -m core bench story --seeds " + str(a.seeds) + (f" --steps {a.steps}" if a.steps else "")
     md = markdown(res, zs, chk, a.seeds, wall, cmd)
     print(md)
-    out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    partial.unlink(missing_ok=True)
     out.write_text(json.dumps({"command": cmd, "wall_s": wall, "results": res, "zeroshot_domains": zs,
                                "checks": [{"name": n, "pass": ok, "detail": d} for n, ok, d in chk]}, indent=2))
     if a.readme:

@@ -2,7 +2,8 @@
 
 - ``domain_shift``: train = train pool of the sources; ``id`` = test pool of the sources; ``ood`` = every image of
   the targets (also ``ood/<domain>``). All classes are candidates.
-- ``open_class``: train = train pool of the base classes; ``base`` = test pool of base classes among base names;
+- ``open_class`` (base classes: ``base_classes``, else the table's ``default_base``, else the first half in label
+  order): train = train pool of the base classes; ``base`` = test pool of base classes among base names;
   ``new`` = test pool of new classes among new names; ``hm`` = their harmonic mean. Domains: the sources.
 - ``in_the_wild``: train = train pool of the base classes in the sources; ``id`` = test pool of the base classes in
   the sources (base names); ``ood_base`` / ``ood_new`` = every image of the targets among all class names; ``hm``.
@@ -105,7 +106,7 @@ def make_splits(table: ImageTable, setting: str, sources: list[str] | None = Non
             evals[f"ood/{table.domains[d]}"] = EvalSplit(np.flatnonzero(table.domain_ids == d), all_classes)
         s = Splits(setting, np.flatnonzero(in_src & train_pool), all_classes, evals, sources=src, targets=tgt)
     else:
-        base, new = resolve_classes(table, base_classes)
+        base, new = resolve_classes(table, base_classes or list(table.default_base) or None)
         is_base = np.isin(table.labels, base)
         if setting == "open_class":
             evals = {"base": EvalSplit(np.flatnonzero(in_src & test_pool & is_base), base),

@@ -28,6 +28,7 @@ class ImageTable:
     templates: tuple[str, ...] = ("a photo of a {}.",)
     default_sources: tuple[str, ...] = ()
     default_targets: tuple[str, ...] = ()
+    default_base: tuple[str, ...] = ()  # base classes of the open-class settings (else: first half in label order)
     info: dict = field(default_factory=dict)  # e.g. the toy world's knobs, shown by the UI
 
     def __post_init__(self):

@@ -20,6 +20,9 @@ from .table import ImageTable
 TOY_SOURCES = ("photo", "cartoon")
 TOY_TARGETS = ("sketch", "painting", "pixel", "infrared")
 EVAL_SEED = 12345
+# Base classes alternate in label order (circle, triangle, heart, ring, ...): both halves mix round and angular
+# shapes, and with colour k mod 10 the shortcut colours of the new classes are shared with base classes.
+TOY_BASE = tuple(SHAPES[i] for i in range(0, len(SHAPES), 2))
 TOY_DEFAULTS = {"colour_bias": 0.9, "shots": 64, "eval_per": 30}
 
 
@@ -57,7 +60,7 @@ def build_toy_shapes(seed: int = 0, sources: list[str] | None = None, colour_bia
 
     return ImageTable(
         "toy-shapes", list(SHAPES), list(STYLES), labels, domains, is_test, load, templates=TOY_TEMPLATES,
-        default_sources=TOY_SOURCES, default_targets=TOY_TARGETS,
+        default_sources=TOY_SOURCES, default_targets=TOY_TARGETS, default_base=TOY_BASE,
         info={"colour_bias": colour_bias, "shots": shots, "eval_per": eval_per, "seed": seed,
               "images": images, "colours": torch.cat([p["colours"] for p in parts]).numpy()},
     )
