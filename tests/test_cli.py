@@ -85,3 +85,14 @@ def test_pretrained_is_allow_listed(tmp_path):
     st = tmp_path / "w.safetensors"
     st.write_bytes(b"x")
     assert resolve("ViT-B-16", str(st))[1] == str(st)
+
+
+def test_offline_download_gives_actionable_message():
+    code = ("import os; os.environ['HF_HUB_OFFLINE'] = '1'\n"
+            "from core.models import load_clip, ModelLoadError\n"
+            "try:\n    load_clip('ViT-B-32')\nexcept ModelLoadError as e:\n    print('MSG', e)\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert "MSG" in r.stdout, r.stderr[-2000:]
+    msg = r.stdout.split("MSG", 1)[1]
+    assert "HF_HUB_OFFLINE=1" in msg and "local-dir:" in msg and "laion2b_s34b_b79k" in msg
