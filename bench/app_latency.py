@@ -1,7 +1,8 @@
 """App-facing latencies on the embedded default (toy-shapes + toy-clip, CLIPood, batch 32, 500 steps).
 
-* ``first_events``: seconds from calling ``core.engine.train()`` to its first StartEvent, EvalEvent (full zero-shot
-  and the step-0 curve point) and StepEvent, in this process; the first call is cold (renders the world, loads the
+* ``first_events``: seconds from calling ``core.engine.train()`` to its first StartEvent, step-0 curve EvalEvent
+  (zero-shot on the subsample; the full zero-shot evaluation comes at the end of a run, so ``first_eval_s`` is
+  None when the run is closed after its first step) and StepEvent, in this process; the first call is cold (renders the world, loads the
   model, computes text features), later calls are what a second click costs. The run is closed after its first
   step (as Stop would).
 * ``default_run``: wall time and peak RSS of ``python -m core train`` as a fresh process (interpreter start and
