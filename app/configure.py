@@ -3,6 +3,7 @@ that name the field as the form labels it. Every rejection is a :class:`FormErro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from core.config import ConfigError, RunConfig, resolve
@@ -16,6 +17,9 @@ LABELS = {"dataset": "Dataset", "model": "Model", "method": "Method", "setting":
           "data_options": "Dataset options", "shots": "Shots", "eval_per": "Eval images per cell",
           "colour_bias": "Colour shortcut", "max_seconds": "Time limit", "eval_every": "Eval every",
           "eval_subsample": "Eval subsample"}
+
+
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
 class FormError(ValueError):
@@ -59,9 +63,12 @@ def dataset_spec(d: DataChoice, opts: AppOptions) -> str:
     if d.dataset in SCHEMES:
         path = (d.path or "").strip()
         if not path:
-            raise FormError(f"Dataset: {d.dataset}… needs a path or an uploaded file")
-        if d.dataset == "folder:" and not opts.allow_local_paths:
-            raise FormError("Dataset: local folders are disabled on this server; upload a zip instead")
+            raise FormError(f"Dataset: {d.dataset}… needs a path, a hub id or an uploaded file")
+        if not opts.allow_local_paths:
+            if d.dataset == "folder:":
+                raise FormError("Dataset: local folders are disabled on this server; upload a zip instead")
+            if d.dataset == "hf:" and not HUB_ID.match(path):
+                raise FormError(f"Dataset: {path!r} is not a hub id (owner/name); local paths are disabled here")
         return d.dataset + path
     raise FormError(f"Dataset: unknown dataset {d.dataset!r}")
 

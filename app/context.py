@@ -115,7 +115,9 @@ class AppContext:
                 method, status = self.runs.describe(rid, own)
             except (RunAccessError, OSError, ValueError):
                 continue
-            out.append((f"{rid} · {method} · {'running' if rid in active else status}", rid))
+            if status == "incomplete" and rid in active:
+                status = "running"
+            out.append((f"{rid} · {method} · {status}", rid))
         return out
 
     def record(self, run_id: str, request: gr.Request | None, browser_runs: list | None = None) -> RunRecord:
@@ -154,7 +156,7 @@ class AppContext:
     # -- forms ---------------------------------------------------------------------------------------------------
     def data_choice(self, dataset, path, upload, setting, sources, targets, base, colour_bias, shots,
                     eval_per) -> configure.DataChoice:
-        p = upload if (dataset in SCHEMES and dataset != "folder:" and upload) else (path or "")
+        p = upload if (dataset == "zip:" and upload) else (path or "")
         def listed(x):  # None = "the dataset's default"; [] = the user unticked everything
             return None if x is None else list(x)
 

@@ -92,7 +92,8 @@ def runs_table(records: list[RunRecord]) -> pd.DataFrame:
                "steps": f"{s.get('steps_done', r.step)}/{r.total_steps or r.config.get('steps')}",
                "status": r.status if r.finish or r.summary is None else s.get("status", r.status)}
         for split in r.split_names():
-            row[f"{split} zero-shot"] = (s.get("zeroshot") or r.zeroshot).get(split)
-            row[f"{split} result"] = (s.get("result") or {}).get(split)
+            for col, vals in (("zero-shot", s.get("zeroshot") or r.zeroshot), ("result", s.get("result") or {})):
+                v = vals.get(split)
+                row[f"{split} {col}"] = None if v is None else round(v, 1)
         rows.append(row)
     return pd.DataFrame(rows)

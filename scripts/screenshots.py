@@ -84,8 +84,9 @@ def shot(page, out: Path | None, name: str) -> Path | None:
 
 
 def tour(page, url: str, out: Path | None, steps: int | None = None, run_timeout_s: float = 240,
-         log=print) -> dict:
-    """Open the app, start a run and watch its curves update, then visit every view. Returns observations."""
+         log=print, pair: bool = False) -> dict:
+    """Open the app, start a run and watch its curves update, then visit every view (the Embeddings view shows the
+    run's result weights). ``pair``: also run the teaching pair in the Compare view. Returns observations."""
     seen: dict = {"progress": [], "acc_points": [], "loss_points": []}
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(url)
@@ -121,6 +122,7 @@ def tour(page, url: str, out: Path | None, steps: int | None = None, run_timeout
     seen["run_s"] = time.time() - t0
     seen["status"] = text_of(page, "train-status")
     page.wait_for_timeout(800)
+    seen["progress"].append(text_of(page, "train-progress").strip())  # (the last update may land with the status)
     seen["acc_traces"] = plot_traces(page, "train-acc")
     seen["whatif_traces"] = plot_traces(page, "train-whatif")
     shot(page, out, "train")
@@ -134,6 +136,11 @@ def tour(page, url: str, out: Path | None, steps: int | None = None, run_timeout
 
     open_tab(page, "Embeddings")
     page.wait_for_timeout(800)
+    page.locator("#emb-run input").click()
+    page.get_by_role("option").nth(1).click()  # the run just made (the first option is the zero-shot model)
+    page.wait_for_function("() => !document.querySelector('#emb-weights input').value.startsWith('zero-shot')",
+                           timeout=60000)
+    seen["emb_weights"] = page.locator("#emb-weights input").input_value()
     page.locator("#emb-draw").click()
     t1 = time.time()
     seen["embeddings"] = wait_plot(page, "emb-plot", 2, 180)
@@ -150,9 +157,15 @@ def tour(page, url: str, out: Path | None, steps: int | None = None, run_timeout
 
     open_tab(page, "Compare")
     page.wait_for_timeout(800)
-    page.locator("#compare-runs input").click()
-    page.get_by_role("option").first.click()
-    page.keyboard.press("Escape")
+    if pair:
+        page.locator("#compare-pair").click()
+        page.wait_for_function("() => { const t = document.querySelector('#compare-status').innerText;"
+                               " return t.includes('Run 2/2') && t.includes('done'); }", timeout=1800 * 1000)
+        page.wait_for_timeout(1500)
+    else:
+        page.locator("#compare-runs input").click()
+        page.get_by_role("option").first.click()
+        page.keyboard.press("Escape")
     seen["compare"] = wait_plot(page, "compare-plot", 2)
     shot(page, out, "compare")
     log("compare view ok")
@@ -189,6 +202,7 @@ def main(argv=None) -> int:
     p.add_argument("--url", default=None, help="an already running Studio (default: start one)")
     p.add_argument("--out", default=str(ROOT / "docs" / "img"))
     p.add_argument("--steps", type=int, default=None, help="steps of the demo run (default: the app's default)")
+    p.add_argument("--no-pair", action="store_true", help="skip the teaching pair in the Compare view (faster)")
     a = p.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -202,7 +216,7 @@ def main(argv=None) -> int:
             with sync_playwright() as pw:
                 b = browser(pw)
                 page = b.new_page()
-                seen = tour(page, url, Path(a.out), a.steps)
+                seen = tour(page, url, Path(a.out), a.steps, run_timeout_s=1200, pair=not a.no_pair)
                 b.close()
             print(f"first curve point {seen['first_curve_s']:.2f} s after Start, run {seen['run_s']:.1f} s, "
                   f"embeddings {seen['embeddings_s']:.1f} s; screenshots in {a.out}")

@@ -189,8 +189,14 @@ def test_inspection_endpoints(studio):
 def test_private_runs_are_not_visible_to_other_browsers(tmp_path):
     """Public-Space mode: a run is visible to the session that started it and, after a reload, to the browser
     holding its signed token; never to another browser, not even one that knows or forges the id."""
-    demo, url = serve(tmp_path / "runs", shared_runs=False)
+    demo, url = serve(tmp_path / "runs", shared_runs=False, allow_local_paths=False)
     try:
+        c = Client(url, verbose=False)
+        for dataset, path, message in (("hf:", "/etc", "not a hub id"), ("hf:", "../../x", "not a hub id"),
+                                       ("folder:", "/etc", "not in the list of choices")):
+            with pytest.raises(Exception) as e:  # a public server never opens a server path typed by a visitor
+                c.predict(**train_args(dataset=dataset, data_path=path), api_name="/train")
+            assert message in str(e.value)
         a = Client(url, verbose=False)
         job = a.submit(**train_args(steps=3, whatif=False), api_name="/train")
         job.result(timeout=120)

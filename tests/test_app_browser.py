@@ -44,12 +44,12 @@ def page():
 
 def test_tour_of_every_view(studio, page):
     out = ARTIFACTS / "browser"
-    seen = shots.tour(page, studio, out, log=lambda *_: None)
+    seen = shots.tour(page, studio, out, steps=300, log=lambda *_: None)  # long enough to watch it move
     # the data view drew one bar trace per domain
     assert len(seen["data_counts"]) == 6
     # the run streamed: progress moved through several steps and the curves grew while it ran
-    steps = [int(m.group(1)) for p in seen["progress"] for m in [re.search(r"step (\d+)/40", p)] if m]
-    assert len(set(steps)) >= 2 and max(steps) == 40
+    steps = [int(m.group(1)) for p in seen["progress"] for m in [re.search(r"step (\d+)/300", p)] if m]
+    assert len(set(steps)) >= 2 and max(steps) == 300
     growing = [n for n in seen["acc_points"] if n > 0]
     assert growing and growing[-1] > growing[0]
     assert seen["loss_points"][-1] > 0
@@ -59,7 +59,7 @@ def test_tour_of_every_view(studio, page):
     assert any(t["name"].startswith("BMA, ") for t in seen["whatif_traces"])
     # every other view answered
     assert len(seen["margins"]) == 2
-    assert "predicted" in seen["emb_info"]
+    assert "predicted" in seen["emb_info"] and seen["emb_weights"].startswith("result")
     assert any("clipood" in t["name"] for t in seen["compare"])
     assert {t["name"] for t in seen["playground"]} >= {"zero-shot"}
     assert "Beta moving average" in seen["learn"]
@@ -75,8 +75,8 @@ def test_stop_from_the_page_keeps_the_run(studio, page):
     box.press("Tab")
     page.locator("#train-start").click()
     deadline = time.time() + 120
-    while time.time() < deadline and "step " not in shots.text_of(page, "train-progress"):
-        page.wait_for_timeout(200)
+    while time.time() < deadline and not re.search(r"step [1-9]\d*/2000", shots.text_of(page, "train-progress")):
+        page.wait_for_timeout(200)  # (the previous run's "step 40/40" may still show right after Start)
     page.locator("#train-stop").click()
     page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Stopped')",
                            timeout=60000)
@@ -86,4 +86,13 @@ def test_stop_from_the_page_keeps_the_run(studio, page):
     assert 0 < done < 2000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser" / "stopped.png"), full_page=True)
+    run_id = re.search(r"run (\d{8}-\d{6}-[\w.-]+)", status).group(1)
+    # a page reload starts a new session: the browser's signed run list brings the run back
+    page.reload()
+    shots.wait_plot(page, "data-grid", 2, 120)
+    shots.open_tab(page, "Train")
+    page.wait_for_function("(rid) => { const s = document.querySelector('#train-status');"
+                           " return s && s.innerText.includes(rid) && s.innerText.includes('Stopped'); }",
+                           arg=run_id, timeout=60000)
+    assert f"step {done}/2000" in shots.text_of(page, "train-progress")
     assert not page.errors, page.errors

@@ -91,8 +91,9 @@ def build(ctx: AppContext) -> DataView:
         """New dataset: fill the domain and class pickers with its defaults."""
         is_scheme = dataset in SCHEMES
         toy = dataset == "toy-shapes"
-        vis = [gr.update(visible=is_scheme and dataset == "folder:"),
-               gr.update(visible=is_scheme and dataset != "folder:"),
+        path_label = "Hugging Face dataset id (owner/name)" if dataset == "hf:" else "Folder path on the server"
+        vis = [gr.update(visible=is_scheme and dataset != "zip:", label=path_label),
+               gr.update(visible=dataset == "zip:"),
                gr.update(visible=toy)]
         choice = ctx.data_choice(dataset, path, upload, setting, None, None, None, colour_bias, shots, eval_per)
         try:

@@ -60,8 +60,8 @@ class TrainView:
     lam: gr.Slider
     beta: gr.Slider
     lr: gr.Number
-    steps: gr.Slider
-    batch: gr.Slider
+    steps: gr.Number
+    batch: gr.Number
     seed: gr.Number
     whatif: gr.Checkbox
     start: gr.Button
@@ -71,6 +71,7 @@ class TrainView:
     outputs: list  # render_run outputs + current run + browser runs + run picker
     start_event: object = None
     resume_event: object = None
+    show_run: object = None  # (run_id, browser runs, request) -> outputs: a saved run as it stands on disk
 
 
 def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: gr.BrowserState) -> TrainView:
