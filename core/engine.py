@@ -247,6 +247,8 @@ def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.
     def emit(ev):
         if writer is not None:
             writer.append_event(ev.to_dict())
+        if isinstance(ev, FinishEvent):
+            state["finished"] = True  # closing the stream after this must not rewrite the summary
         return ev
 
     def summary(status: str, reason: str, final=None, result=None) -> dict:
@@ -263,7 +265,7 @@ def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.
     try:
         yield from _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summary, t_start)
     except GeneratorExit:
-        if writer is not None:
+        if writer is not None and not state.get("finished"):
             summary("cancelled", "the consumer closed the event stream")
         raise
     except Exception as e:  # noqa: BLE001 - every failure becomes a failed run that keeps its files

@@ -178,3 +178,12 @@ def test_zero_shot_features_are_cached_for_real_data(tiny_cfg, tmp_path, monkeyp
     stamp = cached[0].stat().st_mtime_ns
     b = run_to_end(cfg, tmp_path / "b")
     assert b["zeroshot"] == a["zeroshot"] and cached[0].stat().st_mtime_ns == stamp
+
+
+def test_closing_the_stream_after_finish_keeps_done(tiny_cfg, tmp_path):
+    gen = train(tiny_cfg(steps=2, eval_every=0), tmp_path / "d")
+    for ev in gen:
+        if isinstance(ev, FinishEvent):
+            break
+    gen.close()
+    assert json.loads((tmp_path / "d/summary.json").read_text())["status"] == "done"
