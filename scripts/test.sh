@@ -7,5 +7,5 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
   (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "warning: could not install chromium"
 fi
 python -m pip install -q -r requirements-dev.txt
-export HF_HUB_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
+export HF_HUB_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1 GRADIO_ANALYTICS_ENABLED=False
 python -m pytest -q -p no:cacheprovider --timeout=900 "$@"
