@@ -65,6 +65,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--wiseft-alpha", type=float, default=d.wiseft_alpha)
     g.add_argument("--track", type=_csv, default=[],
                    help=f"extra averages to track on the same trajectory: {', '.join(AVERAGES)}, bma:<beta>")
+    g.add_argument("--track-eval", default=d.track_eval, choices=["all", "final"],
+                   help="evaluate the --track averages at every evaluation or only at the end")
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--device", default=d.device, choices=["auto", "cpu", "cuda"])
     g.add_argument("--augment", default=None, choices=["on", "off"],
@@ -86,7 +88,8 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         dataset=a.dataset, model=a.model, pretrained=a.pretrained, setting=a.setting, sources=a.sources,
         targets=a.targets, base_classes=a.base_classes, method=a.method, steps=a.steps, batch_size=a.batch_size,
         lr=a.lr, weight_decay=a.weight_decay, warmup_frac=a.warmup_frac, lam=a.lam, beta=a.beta,
-        ema_decay=a.ema_decay, wiseft_alpha=a.wiseft_alpha, track=a.track, seed=a.seed, device=a.device,
+        ema_decay=a.ema_decay, wiseft_alpha=a.wiseft_alpha, track=a.track, track_eval=a.track_eval,
+        seed=a.seed, device=a.device,
         augment=onoff[a.augment], ensemble=onoff[a.ensemble], eval_every=a.eval_every,
         eval_subsample=a.eval_subsample, checkpoint_every=a.checkpoint_every, data_options=dict(a.data),
         max_seconds=a.max_seconds)

@@ -52,6 +52,7 @@ class RunConfig:
     ema_decay: float = 0.99
     wiseft_alpha: float = 0.5
     track: list[str] = field(default_factory=list)  # extra averages: bma, ema, wiseft, bma:<beta>
+    track_eval: str = "final"  # evaluate extra averages at every evaluation ("all") or only at the end ("final")
     seed: int = 0
     device: str = "auto"
     augment: bool | None = None
@@ -114,6 +115,7 @@ def validate(c: RunConfig) -> None:
         v = getattr(c, name)
         _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0), name, "must be >= 0")
     _check(c.max_seconds is None or (_finite(c.max_seconds) and c.max_seconds > 0), "max_seconds", "must be > 0")
+    _check(c.track_eval in ("all", "final"), "track_eval", f"must be all or final (got {c.track_eval!r})")
     _check(isinstance(c.track, list), "track", "must be a list")
     for t in c.track:
         kind, _, arg = str(t).partition(":")

@@ -331,9 +331,13 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
     yield emit(StartEvent(str(writer.dir) if writer else None, cfg.to_dict(), total, start, splits.describe(),
                           table.classes, str(device), logit_scale))
 
+    own = {METHODS[cfg.method].result, "bma"}
+
     def eval_models(full: bool) -> dict[str, dict[str, float]]:
         acc = {"current": evaluator.accuracy(visual, full)}
         for name, a in averages.items():
+            if not full and cfg.track_eval == "final" and name not in own:
+                continue  # extra (what-if) averages: final evaluation only
             if isinstance(a, tuple):
                 scratch.load_state_dict(interpolate_weights(theta0, visual.state_dict(), a[1]))
                 acc[name] = evaluator.accuracy(scratch, full)

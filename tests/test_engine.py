@@ -156,7 +156,11 @@ def test_eval_events_cover_tracked_averages(tiny_cfg, tmp_path):
     final = evs[-1]
     assert final.full and set(final.accuracy) == {"current", "bma", "ema", "wiseft", "bma:0.1"}
     inter = [e for e in evs if not e.full and e.step == 2][0]
-    assert set(inter.accuracy) == {"current", "bma", "ema", "wiseft", "bma:0.1"}
+    assert set(inter.accuracy) == {"current", "bma"}  # what-if averages: final evaluation only (default)
+    evs = [e for e in train(tiny_cfg(method="finetune", steps=4, eval_every=2, track=["ema", "bma:0.1"],
+                                     track_eval="all"), tmp_path / "t2") if isinstance(e, EvalEvent)]
+    inter = [e for e in evs if not e.full and e.step == 2][0]
+    assert set(inter.accuracy) == {"current", "ema", "bma:0.1"}
 
 
 def test_zero_shot_features_are_cached_for_real_data(tiny_cfg, tmp_path, monkeypatch):
