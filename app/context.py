@@ -132,20 +132,17 @@ class AppContext:
             if key in self._models:
                 self._models.move_to_end(key)
                 return self._models[key]
-        rm = RunModels.open(path)
-        rm.cache_key = key
-        with self._models_lock:
-            self._models[key] = rm
-            while len(self._models) > 4:
-                self._models.popitem(last=False)
-        return rm
+        return self._remember(key, RunModels.open(path))
 
     def zeroshot_models(self, cfg) -> RunModels:
         key = ("zeroshot",) + tuple(sorted((k, repr(v)) for k, v in cfg.to_dict().items()))
         with self._models_lock:
             if key in self._models:
                 return self._models[key]
-        rm = RunModels(cfg)
+        return self._remember(key, RunModels(cfg))
+
+    def _remember(self, key, rm: RunModels) -> RunModels:
+        """Keep the 4 most recently used model sets (LRU)."""
         rm.cache_key = key
         with self._models_lock:
             self._models[key] = rm

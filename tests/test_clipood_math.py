@@ -75,20 +75,6 @@ def test_beta_shares_match_method_doc():
     assert abs(beta_shares(500, 0.1)["zeroshot"] - 0.0917) < 5e-4
 
 
-def _trajectory(T, seed=0):
-    torch.manual_seed(seed)
-    m = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 3))
-    states = [{k: v.clone() for k, v in m.state_dict().items()}]
-    snaps = []
-    for _ in range(T):
-        with torch.no_grad():
-            for p in m.parameters():
-                p.add_(torch.randn_like(p) * 0.3)
-        states.append({k: v.clone() for k, v in m.state_dict().items()})
-        snaps.append(m)
-    return m, states
-
-
 @pytest.mark.parametrize("T,b", [(1, 0.5), (7, 0.5), (50, 0.1), (20, 1.0), (30, 3.0)])
 def test_bma_equals_weighted_average(T, b):
     torch.manual_seed(1)

@@ -14,12 +14,11 @@ import torch
 
 from ..world.captions import TOY_TEMPLATES
 from ..world.render import SHAPES, STYLES
-from ..world.scenes import render_grid
+from ..world.scenes import EVAL_SEED, render_grid
 from .table import ImageTable
 
 TOY_SOURCES = ("photo", "cartoon")
 TOY_TARGETS = ("sketch", "painting", "pixel", "infrared")
-EVAL_SEED = 12345
 # Base classes alternate in label order (circle, triangle, heart, ring, ...): both halves mix round and angular
 # shapes, and with colour k mod 10 the shortcut colours of the new classes are shared with base classes.
 TOY_BASE = tuple(SHAPES[i] for i in range(0, len(SHAPES), 2))

@@ -15,6 +15,8 @@ import torch
 from .captions import captions_for
 from .render import COLOUR_NAMES, SHAPES, STYLES, render, sample_scenes
 
+# Seed of the fixed evaluation grid (zero-shot tables and every run's test pool).
+EVAL_SEED = 12345
 # Style mix of the pre-training caption stream (photo-heavy, like the web).
 PRETRAIN_STYLE_MIX = {"photo": 0.30, "cartoon": 0.20, "sketch": 0.15, "painting": 0.15, "pixel": 0.10, "infrared": 0.10}
 

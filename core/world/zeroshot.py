@@ -8,9 +8,7 @@ import torch.nn.functional as F
 from ..features import class_text_features
 from .captions import TOY_TEMPLATES
 from .render import SHAPES, STYLES
-from .scenes import render_grid
-
-EVAL_SEED = 12345
+from .scenes import EVAL_SEED, render_grid
 
 
 @torch.no_grad()
