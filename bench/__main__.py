@@ -31,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("cpu", help="CPU suite: step vs seed design, BMA, eval, app latencies, UMAP, RSS")
     c.add_argument("--quick", action="store_true", help="CI-sized run (< ~60 s on 2 cores)")
     c.add_argument("--out", default=None, help="JSON file (default bench/results/cpu[-quick].json)")
-    c.add_argument("--sections", type=_csv, default=["step", "eval", "app", "umap"],
-                   help="comma-separated subset of step,eval,app,umap")
+    c.add_argument("--sections", type=_csv, default=["step", "eval", "app", "umap", "render"],
+                   help="comma-separated subset of step,eval,app,umap,render")
     c.add_argument("--threads", type=int, default=None,
                    help="torch threads for this process and the runs it spawns (default: torch's)")
     g = sub.add_parser("gpu", help="GPU suite: correctness check, ViT-B/16 step vs seed design, FLOP/s, eval")
@@ -53,7 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    a = build_parser().parse_args(argv)
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.cmd == "cpu":
+        from .suite import SECTIONS
+
+        unknown = sorted(set(a.sections) - set(SECTIONS))
+        if unknown:
+            parser.error(f"--sections: unknown {', '.join(unknown)}; choose from {','.join(SECTIONS)}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     command = "python -m bench " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     if a.cmd == "cpu":

@@ -2,9 +2,9 @@
 
 * ``first_events``: seconds from calling ``core.engine.train()`` to its first StartEvent, step-0 curve EvalEvent
   (zero-shot on the subsample; the full zero-shot evaluation comes at the end of a run, so ``first_eval_s`` is
-  None when the run is closed after its first step) and StepEvent, in this process; the first call is cold (renders the world, loads the
-  model, computes text features), later calls are what a second click costs. The run is closed after its first
-  step (as Stop would).
+  None when the run is closed after its first step) and StepEvent, in this process; the first call is cold
+  (renders the world, loads the model, computes text features), later calls are what a second click costs. The
+  run is closed after its first step (as Stop would).
 * ``default_run``: wall time and peak RSS of ``python -m core train`` as a fresh process (interpreter start and
   imports included), engine images/s from its events.
 * ``app_process``: peak RSS of one process holding what the app holds at once: gradio + plotly imported, a training

@@ -92,3 +92,19 @@ def _synthetic_eval(arch: str, device: str, images: int, batch: int, repeats: in
            "spread": spread(ts), "text_features_s": median(t_text), "text_classes": classes, "repeats": repeats,
            "includes": "uint8 host->device copy, normalisation, bf16 autocast on CUDA, L2 normalise"}
     return out
+
+
+def world_render(batch: int = 384, calls: int = 3, warmup: int = 1, repeats: int = 5, size: int = 48) -> dict:
+    """Images/s of the embedded world's renderer: the pre-training caption stream (all six styles mixed) and the
+    fixed eval grid (one class and style per call, as ``render_grid`` draws it)."""
+    from core.world.scenes import caption_batch, render_grid
+
+    gen = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+    stream = time_calls(lambda: caption_batch(batch, gen, rng, size), calls, warmup, repeats)
+    grid_n = 16 * 6 * max(1, batch // 96)
+    grid = time_calls(lambda: render_grid(list(range(16)), list(range(6)), max(1, batch // 96), seed=1, size=size),
+                      1, warmup, repeats)
+    return {"batch": batch, "size": size, "threads": torch.get_num_threads(),
+            "stream_images_per_s": batch / median(stream), "stream_spread": spread(stream),
+            "grid_images": grid_n, "grid_images_per_s": grid_n / median(grid), "grid_spread": spread(grid)}

@@ -1,10 +1,8 @@
 """Training-step benchmarks: our CLIPood step vs the seed code's step design, BMA cost, FLOP/s.
 
-*Our step* is the engine's step. ``core/engine.py`` does not (yet) expose it as a function, so :func:`step_loss` and
-:func:`optimiser_step` below are line-for-line the calls ``core.engine._run`` makes per step (bf16 autocast on CUDA,
-``margin_metric_softmax_loss`` from ``core.clipood``, ``loss.item()`` every step on CPU and every 10th on CUDA,
-AdamW fused on CUDA, ``BetaMovingAverage.update`` with foreach ops). The day ``core.engine`` defines functions with
-these names and signatures, this module calls those instead (``STEP_CODE_PATH`` says which ran).
+*Our step* is the engine's own code: ``core.engine.step_loss`` (bf16 autocast on CUDA, ``margin_metric_softmax_loss``),
+the same ``loss.item()`` cadence as ``core.engine._run`` (every step on CPU, every 10th on CUDA), then
+``core.engine.optimiser_step`` (AdamW from ``make_optimizer``, ``BetaMovingAverage.update`` with foreach ops).
 """
 
 from __future__ import annotations
@@ -24,37 +22,9 @@ from core.schedule import cosine_lr
 from .common import median, paired, paired_ratio, spread, sync, time_calls
 from .seed_design import SeedStep
 
-
-def _mirror_step_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, text: torch.Tensor, lam: float,
-                      logit_scale: float, amp: bool) -> torch.Tensor:
-    """Forward + MMS loss exactly as ``core.engine._run`` computes it (no host sync)."""
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-        feats = model(x)
-    return margin_metric_softmax_loss(feats.float(), text, y, lam, logit_scale)
-
-
-def _mirror_optimiser_step(loss: torch.Tensor, visual: torch.nn.Module, opt: torch.optim.Optimizer, lr: float,
-                           averages: dict) -> float | None:
-    """LR, zero_grad/backward/step, then every tracked average, exactly as ``core.engine._run`` does."""
-    for g in opt.param_groups:
-        g["lr"] = lr
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    bma_w = None
-    for name, a in averages.items():
-        if isinstance(a, tuple):
-            continue
-        w = a.update(visual)
-        if name == "bma":
-            bma_w = w
-    return bma_w
-
-
-step_loss = getattr(engine, "step_loss", None) or _mirror_step_loss
-optimiser_step = getattr(engine, "optimiser_step", None) or _mirror_optimiser_step
-STEP_CODE_PATH = ("core.engine.step_loss + core.engine.optimiser_step" if hasattr(engine, "optimiser_step")
-                  else "bench.steps mirror of core.engine._run's per-step calls (engine has no step function yet)")
+step_loss = engine.step_loss
+optimiser_step = engine.optimiser_step
+STEP_CODE_PATH = "core.engine.step_loss + core.engine.optimiser_step + core.engine.make_optimizer"
 
 # image-tower configs (open_clip); text towers are not needed for a step
 PAPER_BATCHES = (36, 256)
@@ -127,9 +97,11 @@ class OursStep:
         for p in self.visual.parameters():
             p.requires_grad_(True)
         self.amp = (dev.type == "cuda") if amp is None else amp
-        fused = (dev.type == "cuda") if fused is None else fused
-        self.opt = torch.optim.AdamW(self.visual.parameters(), lr=lr, weight_decay=weight_decay, fused=fused,
-                                     foreach=foreach)
+        if fused is None and foreach is None:
+            self.opt = engine.make_optimizer(self.visual.parameters(), lr, weight_decay, dev)
+        else:  # a variant the CPU table reports
+            self.opt = torch.optim.AdamW(self.visual.parameters(), lr=lr, weight_decay=weight_decay,
+                                         fused=bool(fused), foreach=foreach)
         self.averages = {"bma": BetaMovingAverage(self.visual, total_steps, beta)}
         self.model = torch.compile(self.visual) if compile else self.visual
         self.text, self.lam, self.logit_scale = text, lam, float(logit_scale)
@@ -181,7 +153,7 @@ def train_flops(visual: torch.nn.Module, x, y, text, lam: float, logit_scale: fl
         if x.device.type == "meta":  # no autocast on meta; the FLOP count does not depend on the dtype
             loss = margin_metric_softmax_loss(visual(x).float(), text, y, lam, logit_scale)
         else:
-            loss = _mirror_step_loss(visual, x, y, text, lam, logit_scale, amp)
+            loss = step_loss(visual, x, y, text, lam, logit_scale, amp)
         loss.backward()
     visual.zero_grad(set_to_none=True)
     return int(fc.get_total_flops())

@@ -22,7 +22,7 @@ import torch
 
 from .common import machine, peak_rss_mb_self, table, write_json
 
-SECTIONS = ("step", "eval", "app", "umap")
+SECTIONS = ("step", "eval", "app", "umap", "render")
 
 
 @dataclass
@@ -55,13 +55,15 @@ class CpuPlan:
     umap_warm: int = 5
     umap_cached_cold: bool = True  # also a second fresh process that finds numba's on-disk cache
     umap_fresh_cache: bool = True  # False: numba's default cache dir (tests: faster after the first run)
+    render_batch: int = 384  # the world renderer's throughput (pre-training stream and eval grid)
+    render_repeats: int = 5  # 0 skips it
 
 
 FULL_CPU = CpuPlan()
 QUICK_CPU = CpuPlan(calls=3, warmup=2, repeats=3, variants=("ours", "ours+fused-adamw", "ours+foreach-adamw"),
                     threads=(), batches=(), seed_as_written=False, eval_repeats=2, eval_warmup=0,
                     latency_repeats=2, default_run_repeats=1, default_run_steps=20, app_process=False, umap_warm=1,
-                    umap_cached_cold=False)
+                    umap_cached_cold=False, render_repeats=2)
 
 
 @dataclass
@@ -169,7 +171,7 @@ def _cpu_step(plan: CpuPlan) -> dict:
 def run_cpu(out: Path, quick: bool = False, sections=SECTIONS, plan: CpuPlan | None = None,
             command: str = "") -> dict:
     from .app_latency import app_process, default_run, embedded_model, first_events
-    from .evaluation import embedded_eval
+    from .evaluation import embedded_eval, world_render
 
     plan = plan or (QUICK_CPU if quick else FULL_CPU)
     suite = Suite("cpu", out, quick, command, plan)
@@ -193,6 +195,8 @@ def run_cpu(out: Path, quick: bool = False, sections=SECTIONS, plan: CpuPlan | N
         if "eval" in sections:  # after "app": its first run in this process is the cold one
             suite.run("eval", embedded_eval, model_id, repeats=plan.eval_repeats, warmup=plan.eval_warmup,
                       max_rows=plan.eval_rows, data_options=plan.data_options)
+        if "render" in sections and plan.render_repeats:
+            suite.run("render", world_render, plan.render_batch, repeats=plan.render_repeats)
         if "umap" in sections and plan.umap_points:
             suite.run("umap", umap_section, plan.umap_points, plan.umap_warm, plan.umap_cached_cold, tmp,
                       plan.umap_fresh_cache)
@@ -343,6 +347,11 @@ def print_cpu(d: dict) -> str:
         lines += ["", f"UMAP {um['points']} points ({um['code']}, numba cache {um['numba_cache']}): import "
                   f"{um['import_s']:.1f} s, first call {um['cold_s']:.1f} s (JIT), warm {_fmt(um['warm_s'])} s"
                   f"{extra}; peak RSS {um['peak_rss_mb']:.0f} MB"]
+    rn = s.get("render")
+    if rn:
+        lines += ["", f"World renderer ({rn['size']} px, {rn['threads']} threads): pre-training stream "
+                  f"{rn['stream_images_per_s']:.0f} images/s (batch {rn['batch']}, spread {rn['stream_spread']:.2f}); "
+                  f"eval grid {rn['grid_images_per_s']:.0f} images/s ({rn['grid_images']} images per grid)"]
     lines += ["", print_targets(d)]
     if d["errors"]:
         lines += ["", "Errors: " + ", ".join(f"{k}: {v.splitlines()[0]}" for k, v in d["errors"].items())]
@@ -463,6 +472,11 @@ def print_gpu(d: dict) -> str:
         lines += ["", f"Evaluation {ev['arch']}: {ev['images_per_s']:.0f} images/s ({ev['images']} images, batch "
                   f"{ev['batch']}, {ev['includes']}); text features of {ev['text_classes']} classes "
                   f"{ev['text_features_s'] * 1000:.1f} ms, once per run"]
+    rn = s.get("render")
+    if rn:
+        lines += ["", f"World renderer ({rn['size']} px, {rn['threads']} threads): pre-training stream "
+                  f"{rn['stream_images_per_s']:.0f} images/s (batch {rn['batch']}, spread {rn['stream_spread']:.2f}); "
+                  f"eval grid {rn['grid_images_per_s']:.0f} images/s ({rn['grid_images']} images per grid)"]
     lines += ["", print_targets(d)]
     if d["errors"]:
         lines += ["", "Errors: " + ", ".join(f"{k}: {v.splitlines()[0]}" for k, v in d["errors"].items())]

@@ -290,6 +290,40 @@ def prepare(cfg: RunConfig, device):
     return bundle, table, splits, pipeline, text
 
 
+def make_optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """Fused AdamW on CUDA (one kernel for all parameters); torch's default elsewhere (fused is noise-level on CPU)."""
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")
+
+
+def step_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, text: torch.Tensor, lam: float,
+              logit_scale: float, amp: bool) -> torch.Tensor:
+    """Forward (bf16 autocast when ``amp``) and the MMS loss in fp32. No host sync: the caller decides when."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        feats = model(x)
+    return margin_metric_softmax_loss(feats.float(), text, y, lam, logit_scale)
+
+
+def optimiser_step(loss: torch.Tensor, visual: torch.nn.Module, opt: torch.optim.Optimizer, lr: float,
+                   averages: dict) -> float | None:
+    """One update: lr, backward, AdamW, then every weight average. Returns the BMA weight of this step (or None).
+
+    Kept apart from :func:`step_loss` so the finite-loss check sits between them and a NaN never reaches the weights.
+    """
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    bma_w = None
+    for name, a in averages.items():
+        if isinstance(a, tuple):
+            continue  # WiSE-FT: computed from theta0 and the final weights
+        w = a.update(visual)
+        if name == "bma":
+            bma_w = w
+    return bma_w
+
+
 def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summary, t_start):
     torch.manual_seed(cfg.seed)
     method = METHODS[cfg.method]
@@ -309,8 +343,7 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
 
     opt = None
     if total > 0:
-        fused = device.type == "cuda"
-        opt = torch.optim.AdamW(visual.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
+        opt = make_optimizer(visual.parameters(), cfg.lr, cfg.weight_decay, device)
     averages = {}
     if dist_info.main:
         for name, kind, val in _avg_specs(cfg):
@@ -320,7 +353,6 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
                 averages[name] = ExponentialMovingAverage(visual, val)
             else:
                 averages[name] = ("wiseft", val)
-    bma_main = next((a for n, a in averages.items() if n == "bma"), None)
 
     start = 0
     if resume and store is not None and store.last_checkpoint.exists():
@@ -382,17 +414,13 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
             yield emit(FinishEvent("cancelled", s["reason"], s))
             return
         lr = cosine_lr(cfg.lr, step, total, warmup)
-        for g in opt.param_groups:
-            g["lr"] = lr
         idx = splits.train[batch_indices(n_train, cfg.batch_size, step, cfg.seed)]
         if dist_info.world > 1:
             idx = idx[dist_info.rank::dist_info.world]
         gen = torch.Generator().manual_seed(stable_seed("augment", cfg.seed, step))
         x = pipeline.train_batch(table.load(idx), gen, cfg.augment).to(device, non_blocking=True)
         y = label_map[torch.as_tensor(table.labels[idx])].to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            feats = model_for_step(x)
-        loss = margin_metric_softmax_loss(feats.float(), text_dev, y, cfg.lam, logit_scale)
+        loss = step_loss(model_for_step, x, y, text_dev, cfg.lam, logit_scale, amp)
         check = device.type == "cpu" or step % 10 == 0 or step == total - 1
         loss_val = None
         if check:
@@ -407,18 +435,9 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
             if not math.isfinite(loss_val):
                 raise RunFailed(f"loss became {loss_val} at step {step + 1}: lower --lr (now {cfg.lr:g}); the last "
                                 f"good checkpoint (step {state['ckpt_step']}) is kept")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        bma_w = optimiser_step(loss, visual, opt, lr, averages)
         state["step"] = step + 1
         images_seen += len(idx) * dist_info.world
-        bma_w = None
-        for a in averages.values():
-            if isinstance(a, tuple):
-                continue
-            w = a.update(visual)
-            if a is bma_main:
-                bma_w = w
         el = time.time() - t_loop
         ips = images_seen / max(el, 1e-9)
         done = step + 1 - start

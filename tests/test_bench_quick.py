@@ -58,15 +58,18 @@ def test_cpu_suite_quick_tiny(tmp_path):
     plan = dataclasses.replace(
         QUICK_CPU, arch="tiny-random", batch=8, calls=1, warmup=1, repeats=2, model="tiny-random",
         data_options=dict(TINY_DATA), eval_repeats=1, latency_repeats=2, latency_steps=4, default_run_steps=2,
-        umap_points=60, umap_warm=1, umap_cached_cold=False, umap_fresh_cache=False)
+        umap_points=60, umap_warm=1, umap_cached_cold=False, umap_fresh_cache=False,
+        render_batch=96, render_repeats=2)
     out = tmp_path / "cpu.json"
     d = run_cpu(out, quick=True, plan=plan, command="test")
     on_disk = json.loads(out.read_text())
     assert on_disk["sections"].keys() == d["sections"].keys()
     _common_schema(on_disk, "cpu")
     s = on_disk["sections"]
-    assert set(s) == {"step", "first_events", "default_run", "eval", "umap"}
+    assert set(s) == {"step", "first_events", "default_run", "eval", "umap", "render"}
     _step_schema(s["step"]["main"])
+    assert s["step"]["main"]["step_code_path"].startswith("core.engine.step_loss")  # the engine's own step
+    assert _pos(s["render"]["stream_images_per_s"]) and _pos(s["render"]["grid_images_per_s"])
     assert _pos(s["eval"]["images_per_s"]) and _pos(s["eval"]["text_features_s"])
     fe = s["first_events"]
     # the full zero-shot evaluation now comes at the end of a run: the first curve point is the subsample one
