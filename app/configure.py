@@ -3,6 +3,7 @@ that name the field as the form labels it. Every rejection is a :class:`FormErro
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ class FormError(ValueError):
 class DataChoice:
     dataset: str = "toy-shapes"
     path: str = ""  # for scheme datasets (folder:, zip:...): the typed path or the uploaded file
+    uploaded: bool = False  # ``path`` is a file the visitor uploaded (gradio's upload cache), not a typed path
     setting: str = "domain_shift"
     sources: list[str] | None = None
     targets: list[str] | None = None
@@ -43,11 +45,14 @@ def _num(name: str, value, kind=float, lo=None, hi=None, cap_note: str = ""):
     if value is None or value == "":
         raise FormError(f"{LABELS.get(name, name)}: enter a value")
     try:
-        v = kind(value)
-    except (TypeError, ValueError):
+        f = float(value)
+    except (TypeError, ValueError, OverflowError):
         raise FormError(f"{LABELS.get(name, name)}: {value!r} is not a number") from None
-    if kind is int and float(value) != v:
+    if not math.isfinite(f):
+        raise FormError(f"{LABELS.get(name, name)}: must be a finite number (got {value})")
+    if kind is int and not f.is_integer():
         raise FormError(f"{LABELS.get(name, name)}: must be a whole number (got {value})")
+    v = int(f) if kind is int else f
     if lo is not None and v < lo:
         raise FormError(f"{LABELS.get(name, name)}: must be at least {lo} (got {v})")
     if hi is not None and v > hi:
@@ -67,6 +72,8 @@ def dataset_spec(d: DataChoice, opts: AppOptions) -> str:
         if not opts.allow_local_paths:
             if d.dataset == "folder:":
                 raise FormError("Dataset: local folders are disabled on this server; upload a zip instead")
+            if d.dataset == "zip:" and not d.uploaded:
+                raise FormError("Dataset: upload the zip; paths of files on this server are disabled here")
             if d.dataset == "hf:" and not HUB_ID.match(path):
                 raise FormError(f"Dataset: {path!r} is not a hub id (owner/name); local paths are disabled here")
         return d.dataset + path

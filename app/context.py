@@ -153,12 +153,14 @@ class AppContext:
     # -- forms ---------------------------------------------------------------------------------------------------
     def data_choice(self, dataset, path, upload, setting, sources, targets, base, colour_bias, shots,
                     eval_per) -> configure.DataChoice:
-        p = upload if (dataset == "zip:" and upload) else (path or "")
+        uploaded = dataset == "zip:" and bool(upload)
+        p = upload if uploaded else (path or "")
+
         def listed(x):  # None = "the dataset's default"; [] = the user unticked everything
             return None if x is None else list(x)
 
-        return configure.DataChoice(dataset=dataset, path=str(p), setting=setting, sources=listed(sources),
-                                    targets=listed(targets), base_classes=listed(base),
+        return configure.DataChoice(dataset=dataset, path=str(p), uploaded=uploaded, setting=setting,
+                                    sources=listed(sources), targets=listed(targets), base_classes=listed(base),
                                     colour_bias=colour_bias, shots=shots, eval_per=eval_per)
 
     def build_config(self, data: configure.DataChoice, **train) -> object:

@@ -34,8 +34,19 @@ if zero_gpu():  # pragma: no cover - only on a ZeroGPU Space
     _events = spaces.GPU(duration=_duration)(_events)
 
 
+_ENGINE = threading.Lock()
+
+
+def _one_at_a_time(gen):
+    """Hold the process-wide engine lock while ``gen`` runs: the queue frees its slot when a stream is closed, but a
+    stopped run is still drained (checkpoint and summary) on a thread; the next run waits for it, so two runs never
+    share the device."""
+    with _ENGINE:
+        yield from gen
+
+
 def events(cfg, run_dir: Path, stop: threading.Event, resume: bool = False):
     """The engine's event stream: in this process (``stop`` works within one step) or, on ZeroGPU, on the GPU."""
     if zero_gpu():  # pragma: no cover
         return _events(cfg, run_dir, resume)
-    return train(cfg, run_dir, stop, resume)
+    return _one_at_a_time(train(cfg, run_dir, stop, resume))

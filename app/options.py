@@ -38,6 +38,7 @@ class Caps:
     max_seconds: float | None = None  # wall-time cap per run (stops as cancelled, resumable)
     max_embed_points: int = 2000
     queue_size: int = 16  # waiting events across all queues
+    max_upload_mb: int = 50  # per uploaded file (gradio refuses larger uploads before our code sees them)
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,7 @@ def launch(demo: gr.Blocks, host: str = "127.0.0.1", port: int | None = None, sh
     caps = demo.ctx.caps
     demo.queue(max_size=caps.queue_size, default_concurrency_limit=2)
     return demo.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=prevent_thread_lock,
-                       quiet=quiet, show_error=False, max_file_size="50mb", enable_monitoring=False,
+                       quiet=quiet, show_error=False, max_file_size=f"{caps.max_upload_mb}mb",
+                       enable_monitoring=False,
                        run_history=False,  # (runs are saved server-side; no figures piling up in localStorage)
                        theme=gr.themes.Soft(), css=CSS, head=HEAD, footer_links=["gradio", "settings"])

@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", action="store_true", help="print the summary as JSON at the end")
+    t.add_argument("--check", action="store_true",
+                   help="validate the options, print the resolved config as JSON and exit without training")
     e = sub.add_parser("eval", help="evaluate a model (zero-shot) or a run's result weights",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_run_options(e)
@@ -169,7 +171,15 @@ def cmd_train(a) -> int:
     else:
         cfg = config_from_args(a)
         precheck(cfg)
-        run_id = check_run_id(a.run_id) if a.run_id else new_run_id(cfg.method, cfg.dataset)
+        if a.check:
+            from .config import resolve
+
+            print(json.dumps(resolve(cfg).to_dict(), indent=2))
+            return 0
+        try:
+            run_id = check_run_id(a.run_id) if a.run_id else new_run_id(cfg.method, cfg.dataset)
+        except ValueError as e:
+            raise ConfigError("run_id", str(e)) from None
         run_dir = Path(a.out) / run_id
         if run_dir.exists():
             raise ConfigError("run_id", f"{run_dir} already exists; pick another --run-id or use --resume")

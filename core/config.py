@@ -88,10 +88,19 @@ def _finite(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _one_of(value, choices, name: str) -> None:
+    _check(isinstance(value, str) and value in choices, name, f"must be one of {', '.join(choices)} (got {value!r})")
+
+
 def validate(c: RunConfig) -> None:
-    _check(c.method in METHODS, "method", f"must be one of {', '.join(METHODS)} (got {c.method!r})")
-    _check(c.setting in SETTINGS, "setting", f"must be one of {', '.join(SETTINGS)} (got {c.setting!r})")
-    _check(c.device in DEVICES, "device", f"must be one of {', '.join(DEVICES)} (got {c.device!r})")
+    """Every field, type first (a config can come from a JSON file): a bad one raises ConfigError naming it."""
+    _one_of(c.method, METHODS, "method")
+    _one_of(c.setting, SETTINGS, "setting")
+    _one_of(c.device, DEVICES, "device")
+    _one_of(c.track_eval, ("all", "final"), "track_eval")
+    _check(c.pretrained is None or isinstance(c.pretrained, str), "pretrained", "must be a tag or a file name")
+    for name in ("augment", "ensemble"):
+        _check(getattr(c, name) is None or isinstance(getattr(c, name), bool), name, "must be true or false")
     _check(isinstance(c.dataset, str) and c.dataset.strip() != "", "dataset", "must be a dataset id")
     _check(isinstance(c.model, str) and c.model.strip() != "", "model", "must be a model id")
     for name in ("steps",):
@@ -115,7 +124,6 @@ def validate(c: RunConfig) -> None:
         v = getattr(c, name)
         _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0), name, "must be >= 0")
     _check(c.max_seconds is None or (_finite(c.max_seconds) and c.max_seconds > 0), "max_seconds", "must be > 0")
-    _check(c.track_eval in ("all", "final"), "track_eval", f"must be all or final (got {c.track_eval!r})")
     _check(isinstance(c.track, list), "track", "must be a list")
     for t in c.track:
         kind, _, arg = str(t).partition(":")

@@ -9,6 +9,8 @@ seeded per step, so a resumed run replays exactly what an uninterrupted one does
 from __future__ import annotations
 
 import copy
+import errno
+import gc
 import math
 import os
 import threading
@@ -251,14 +253,14 @@ def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.
             state["finished"] = True  # closing the stream after this must not rewrite the summary
         return ev
 
-    def summary(status: str, reason: str, final=None, result=None) -> dict:
+    def summary(status: str, reason: str, final=None, result=None, write: bool = True) -> dict:
         s = {"status": status, "reason": reason, "config": cfg.to_dict(), "zeroshot": state["zeroshot"],
              "final": final if final is not None else state["last_eval"].get("current", {}),
              "result": result if result is not None else {}, "tracked": state["tracked"],
              "zeroshot_full_eval": bool(state.get("zeroshot_full")), "steps_done": state["step"],
              "total_steps": cfg.steps, "wall_s": round(time.time() - t_start, 3),
              "last_checkpoint_step": state["ckpt_step"]}
-        if writer is not None:
+        if writer is not None and write:
             writer.write_summary(s)
         return s
 
@@ -270,14 +272,28 @@ def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.
         raise
     except Exception as e:  # noqa: BLE001 - every failure becomes a failed run that keeps its files
         reason = str(e) if isinstance(e, (RunFailed, ValueError)) else f"{type(e).__name__}: {e}"
+        tb_text = traceback.format_exc()
         if isinstance(e, torch.cuda.OutOfMemoryError):
+            e.__traceback__ = None  # (frames hold the batch's tensors)
+            gc.collect()
             torch.cuda.empty_cache()
             reason = (f"CUDA out of memory at batch size {cfg.batch_size}: try --batch-size "
                       f"{max(1, cfg.batch_size // 2)}")
-        if writer is not None:
-            (writer.dir / "error.txt").write_text(traceback.format_exc())
-        s = summary("failed", reason)
-        yield emit(FinishEvent("failed", reason, s))
+        elif isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            reason = (f"disk full while writing {getattr(e, 'filename', None) or 'the run folder'}: free some space "
+                      f"and resume; the last complete checkpoint (step {state['ckpt_step']}) is intact")
+        try:  # the run folder may be unwritable (disk full): the failure is still reported
+            if writer is not None:
+                (writer.dir / "error.txt").write_text(tb_text)
+            s = summary("failed", reason)
+        except OSError:
+            s = summary("failed", reason, write=False)
+        ev = FinishEvent("failed", reason, s)
+        try:
+            emit(ev)
+        except OSError:
+            state["finished"] = True
+        yield ev
 
 
 def prepare(cfg: RunConfig, device):
@@ -510,9 +526,15 @@ def _load_checkpoint(writer, visual, opt, averages) -> int:
 
     from safetensors import safe_open
 
-    with safe_open(str(writer.last_checkpoint), framework="pt") as f:
-        meta = json.loads(f.metadata()["meta"])
-    tensors = load_safetensors(writer.last_checkpoint)
+    path = writer.last_checkpoint
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads(f.metadata()["meta"])
+        tensors = load_safetensors(path)
+    except Exception as e:  # noqa: BLE001 - truncated, foreign or pickled bytes: never unpickled, one message
+        raise RunFailed(f"cannot resume: {path} is not a readable safetensors checkpoint "
+                        f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else '?'}); the run folder is left "
+                        "as it was") from None
     visual.load_state_dict({k[len("visual."):]: v for k, v in tensors.items() if k.startswith("visual.")})
     if opt is not None:
         _load_opt(opt, tensors)

@@ -90,8 +90,13 @@ def resolve(model: str, pretrained: str | None = None) -> tuple[str, str | None,
         tag = pretrained if pretrained is not None else e.pretrained
         if e.config is None and not e.open_clip_name.startswith(("local-dir:", "hf-hub:")):
             tag = check_pretrained(e.open_clip_name, tag)
+        if e.open_clip_name.startswith("local-dir:"):
+            check_local_dir(Path(e.open_clip_name[len("local-dir:"):]))
         return e.open_clip_name, tag, e.config
-    if model.startswith(("local-dir:", "hf-hub:")):
+    if model.startswith("local-dir:"):
+        check_local_dir(Path(model[len("local-dir:"):]))
+        return model, None, None
+    if model.startswith("hf-hub:"):
         return model, None, None
     import open_clip
 
@@ -100,6 +105,19 @@ def resolve(model: str, pretrained: str | None = None) -> tuple[str, str | None,
     known = ", ".join(MODELS)
     raise ModelLoadError(f"unknown model {model!r}: use one of {known}, an open_clip name "
                          "(python -m core list models), local-dir:PATH or hf-hub:org/repo")
+
+
+def check_local_dir(folder: Path) -> None:
+    """An open_clip model folder whose weights are safetensors (open_clip would fall back to a pickled .bin)."""
+    if not (folder / "open_clip_config.json").is_file():
+        hint = " (rebuild it with: python -m core.world.pretrain)" if folder == TOY_CLIP_DIR else ""
+        raise ModelLoadError(f"{folder} has no open_clip_config.json: not an open_clip model folder{hint}")
+    if not any(folder.glob("*.safetensors")):
+        pickled = sorted(p.name for ext in ("*.bin", "*.pth", "*.pt") for p in folder.glob(ext))
+        why = (f"its weights ({', '.join(pickled)}) are pickled, and pickles are refused" if pickled
+               else "it has no weights")
+        raise ModelLoadError(f"{folder}: {why}; save them as open_clip_model.safetensors "
+                             "(safetensors.torch.save_file(model.state_dict(), ...))")
 
 
 def check_pretrained(model: str, pretrained: str | None) -> str | None:
@@ -134,11 +152,6 @@ def load_clip(model: str = "toy-clip", pretrained: str | None = None, device: st
     import open_clip
 
     name, tag, cfg = resolve(model, pretrained)
-    if name.startswith("local-dir:"):
-        folder = Path(name[len("local-dir:"):])
-        if not (folder / "open_clip_config.json").is_file():
-            hint = " (rebuild it with: python -m core.world.pretrain)" if folder == TOY_CLIP_DIR else ""
-            raise ModelLoadError(f"{folder} has no open_clip_config.json: not an open_clip model folder{hint}")
     try:
         if cfg is not None:
             with tempfile.TemporaryDirectory() as tmp:

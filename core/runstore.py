@@ -24,7 +24,7 @@ def new_run_id(method: str, dataset: str) -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    if not RUN_ID_RE.match(run_id) or ".." in run_id:
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id) or ".." in run_id:
         raise ValueError(f"bad run id {run_id!r}: letters, digits, '-', '_', '.' only")
     return run_id
 

@@ -2,8 +2,6 @@
 and resumes; bad choices get one-line messages naming the field; sessions and run ids are kept apart."""
 
 import json
-import re
-import socket
 import time
 
 import pytest
@@ -11,26 +9,20 @@ import pytest
 pytest.importorskip("gradio_client")
 
 from gradio_client import Client, handle_file  # noqa: E402
+from studio import (  # noqa: E402
+    ACC,
+    BROWSER_RUNS,
+    LOSS,
+    PROGRESS,
+    RESULTS,
+    STATUS,
+    WHATIF,
+    run_id_of,
+    serve,
+    train_args,
+)
 
-from app.options import AppOptions, Caps, Defaults  # noqa: E402
-from app.ui import build_app, launch  # noqa: E402
 from core.runstore import RunStore  # noqa: E402
-
-TINY = dict(model="tiny-random", shots=4, eval_per=3, steps=6, batch_size=8)
-STATUS, PROGRESS, ACC, LOSS, BETA, WHATIF, RESULTS, BROWSER_RUNS, PICKER = range(9)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(runs_dir, **opts):
-    demo = build_app(AppOptions(runs_dir=runs_dir, defaults=Defaults(**TINY), warmup=False, min_yield_s=0.2,
-                                caps=Caps(max_steps=2000, max_batch=64), **opts))
-    _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
-    return demo, url
 
 
 @pytest.fixture(scope="module")
@@ -39,20 +31,6 @@ def studio(tmp_path_factory):
     demo, url = serve(runs)
     yield demo, url, runs
     demo.close()
-
-
-def train_args(**kw):
-    args = dict(data_upload=None, browser_runs=[], steps=6, batch_size=8, shots=4, eval_per=3, model="tiny-random")
-    args.update(kw)
-    return args
-
-
-def run_id_of(outputs) -> str:
-    for out in outputs:
-        m = re.search(r"run `([^`]+)`", out[STATUS])
-        if m:
-            return m.group(1)
-    raise AssertionError("no run id in the streamed status")
 
 
 def plot(out) -> dict:

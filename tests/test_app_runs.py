@@ -106,3 +106,27 @@ def test_closing_after_the_finish_keeps_done(tiny_cfg, tmp_path):
     gen.close()  # consumer stops right after the finish event
     assert wait_for(done.is_set)
     assert RunStore(tmp_path / "r").read_summary()["status"] == "done"
+
+
+def test_a_run_left_stopping_finishes_before_the_next_one_starts(tiny_cfg, tmp_path, monkeypatch):
+    """The queue frees its slot when a stream is closed, while the run is still drained (checkpoint, summary) on a
+    thread: the next run must wait for it, so two runs never share the device."""
+    import core.engine as engine
+
+    real = engine.save_safetensors
+    monkeypatch.setattr(engine, "save_safetensors", lambda *a, **k: (time.sleep(0.5), real(*a, **k))[1])
+    cfg = resolve(tiny_cfg(steps=400, eval_every=0, checkpoint_every=0))
+    a_done = threading.Event()
+    a = stream_run(cfg, tmp_path / "a", threading.Event(), min_interval=0.0, on_done=a_done.set)
+    for _rec, changed in a:
+        if "step" in changed:
+            break
+    a.close()  # the page went away: run A stops and writes its (slow) checkpoint on a drain thread
+    b = stream_run(cfg, tmp_path / "b", threading.Event(), min_interval=0.0)
+    for _rec, changed in b:
+        if "start" in changed:
+            break
+    s = RunStore(tmp_path / "a").read_summary()
+    assert s is not None and s["status"] == "cancelled"  # A was completely done before B started
+    b.close()
+    assert wait_for(a_done.is_set)
