@@ -34,6 +34,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-seconds", type=float, default=caps.max_seconds, help="wall-time cap per run")
     p.add_argument("--queue-size", type=int, default=caps.queue_size)
     p.add_argument("--max-upload-mb", type=int, default=caps.max_upload_mb, help="largest upload accepted")
+    p.add_argument("--max-runs-gb", type=float, default=20.0 if on_spaces() else None,
+                   help="disk quota of the runs folder; the oldest finished runs are deleted to make room "
+                        "(default: 20 on a Space, none elsewhere)")
     p.add_argument("--no-warmup", action="store_true", help="skip the background warm-up")
     return p.parse_args(argv)
 
@@ -46,7 +49,7 @@ def main(argv=None) -> int:
     from app.ui import build_app, launch
 
     caps = Caps(max_steps=a.max_steps, max_batch=a.max_batch, max_seconds=a.max_seconds, queue_size=a.queue_size,
-                max_upload_mb=a.max_upload_mb)
+                max_upload_mb=a.max_upload_mb, max_runs_gb=a.max_runs_gb)
     opts = AppOptions(runs_dir=Path(a.runs_dir), caps=caps, shared_runs=not a.private_runs,
                       allow_local_paths=a.allow_local_paths, warmup=not a.no_warmup)
     launch(build_app(opts), host=a.host, port=a.port, share=a.share)

@@ -41,8 +41,10 @@ class AppContext:
         self.options = options
         self.caps = options.caps
         self.defaults = options.defaults
-        self.runs = RunIndex(options.runs_dir, shared=options.shared_runs)
         self.sessions = Sessions()
+        quota = None if self.caps.max_runs_gb is None else int(self.caps.max_runs_gb * 1e9)
+        self.runs = RunIndex(options.runs_dir, shared=options.shared_runs, max_bytes=quota,
+                             active=self.sessions.active_runs)
         self._models: OrderedDict[tuple, RunModels] = OrderedDict()
         self._models_lock = threading.Lock()
         self.browser_secret = self._secret()

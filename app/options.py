@@ -39,6 +39,7 @@ class Caps:
     max_embed_points: int = 2000
     queue_size: int = 16  # waiting events across all queues
     max_upload_mb: int = 50  # per uploaded file (gradio refuses larger uploads before our code sees them)
+    max_runs_gb: float | None = None  # disk quota of the runs folder: the oldest finished runs are deleted first
 
 
 @dataclass(frozen=True)

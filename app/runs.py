@@ -3,6 +3,10 @@ runs root here, never used as paths as given."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from core.runstore import RunStore, check_run_id, list_runs, new_run_id
@@ -14,15 +18,63 @@ class RunAccessError(ValueError):
     """A run id that is malformed, unknown, or not visible to this session."""
 
 
+class RunStorageFull(ValueError):
+    """The runs folder is at the server's quota and nothing can be evicted (every run in it is still going)."""
+
+
+def folder_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
 class RunIndex:
-    def __init__(self, root: Path, shared: bool = True):
+    """``max_bytes`` (a public server's disk quota) evicts the oldest finished runs before a new one starts;
+    ``active`` names the runs that are going (never evicted)."""
+
+    def __init__(self, root: Path, shared: bool = True, max_bytes: int | None = None,
+                 active: Callable[[], set[str]] | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.shared = shared
+        self.max_bytes = max_bytes
+        self.active = active or set
+        self._lock = threading.Lock()
 
     def new(self, method: str, dataset: str) -> tuple[str, Path]:
+        """A fresh run id and folder path, after making room under the quota (raises :class:`RunStorageFull`)."""
+        self.make_room()
         rid = new_run_id(method, dataset.split(":")[0])
         return rid, self.root / rid
+
+    def make_room(self) -> list[str]:
+        """Delete the oldest runs that are not going until the folder is under 90 % of the quota; the evicted ids."""
+        if self.max_bytes is None:
+            return []
+        with self._lock:
+            runs = [p for p in list_runs(self.root) if not p.is_symlink()]  # (ids start with their start time)
+            sizes = {p.name: folder_bytes(p) for p in runs}
+            total = sum(sizes.values())
+            if total <= self.max_bytes:
+                return []
+            active, evicted = self.active(), []
+            for p in runs:
+                if total <= 0.9 * self.max_bytes:
+                    break
+                if p.name in active:
+                    continue
+                shutil.rmtree(p, ignore_errors=True)
+                total -= sizes[p.name]
+                evicted.append(p.name)
+            if total > self.max_bytes:
+                raise RunStorageFull("this server's run storage is full with runs still going; try again when one "
+                                     "finishes")
+            return evicted
 
     def _dir(self, run_id: str) -> Path:
         try:

@@ -189,3 +189,21 @@ def test_private_runs_are_not_visible_to_other_browsers(tmp_path):
         assert reloaded.predict(rid, tokens, api_name="/open_run")[STATUS].startswith("**Finished**")
     finally:
         demo.close()
+
+
+def test_a_disk_quota_makes_room_for_new_runs(tmp_path):
+    """With a (tiny) runs-folder quota, starting a run deletes the oldest finished one first."""
+    from app.options import Caps
+
+    demo, url = serve(tmp_path / "runs", caps=Caps(max_steps=2000, max_batch=64, max_runs_gb=1e-9))
+    try:
+        c = Client(url, verbose=False)
+        ids = []
+        for _ in range(2):
+            job = c.submit(**train_args(steps=2, whatif=False), api_name="/train")
+            job.result(timeout=120)
+            ids.append(run_id_of(job.outputs()))
+            assert job.outputs()[-1][STATUS].startswith("**Finished**")
+        assert not (tmp_path / "runs" / ids[0]).exists() and (tmp_path / "runs" / ids[1] / "summary.json").is_file()
+    finally:
+        demo.close()

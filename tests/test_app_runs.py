@@ -130,3 +130,24 @@ def test_a_run_left_stopping_finishes_before_the_next_one_starts(tiny_cfg, tmp_p
     assert s is not None and s["status"] == "cancelled"  # A was completely done before B started
     b.close()
     assert wait_for(a_done.is_set)
+
+
+def test_a_disk_quota_evicts_the_oldest_finished_runs_first(tmp_path):
+    from app.runs import RunStorageFull
+
+    root = tmp_path / "runs"
+    for rid in ("20260101-000000-a", "20260102-000000-b", "20260103-000000-c", "20260104-000000-d"):
+        (fake_run(root, rid) / "weights.bin").write_bytes(b"\0" * 100_000)
+    going = {"20260101-000000-a"}  # the oldest is still running: never deleted
+    idx = RunIndex(root, max_bytes=420_000, active=lambda: going)
+    assert idx.make_room() == []  # 400 kB: under the quota, nothing goes (then down to 90 % of it: 378 kB)
+    (root / "20260104-000000-d" / "more.bin").write_bytes(b"\0" * 100_000)  # 500 kB now
+    rid, path = idx.new("clipood", "toy-shapes")
+    assert not (root / "20260102-000000-b").exists() and not (root / "20260103-000000-c").exists()
+    assert (root / "20260101-000000-a").is_dir() and (root / "20260104-000000-d").is_dir()
+    assert path.parent == root.resolve() and not path.exists()
+    going |= {"20260104-000000-d"}
+    idx.max_bytes = 100_000  # everything left is going: a new run is refused with a message
+    with pytest.raises(RunStorageFull, match="storage is full"):
+        idx.new("clipood", "toy-shapes")
+    assert RunIndex(root).make_room() == []  # no quota (local use): never deletes anything

@@ -62,7 +62,10 @@ def build(ctx: AppContext, train: TrainView, browser_runs: gr.BrowserState):
         runs_ = list(browser_runs_ or [])
         for method in ("finetune", "clipood"):
             cfg = resolve(dataclasses.replace(base, method=method, lam=None))
-            run_id, run_dir = ctx.runs.new(cfg.method, cfg.dataset)
+            try:
+                run_id, run_dir = ctx.runs.new(cfg.method, cfg.dataset)
+            except USER_ERRORS as e:
+                raise user_error(e) from None
             runs_ = ctx.remember(runs_, run_id, MAX_BROWSER_RUNS)
             sess.begin(run_id)
             for rec, changed in stream_run(cfg, run_dir, sess.stop, min_interval=1.0, on_done=sess.end):

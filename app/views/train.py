@@ -137,9 +137,9 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
             cfg = ctx.build_config(data_, model=model, method=method, steps=steps, batch_size=batch_size, lr=lr,
                                    lam=lam, beta=beta, seed=seed, whatif=bool(whatif))
             overview(ctx, data_, cfg.seed)  # the splits can be made (no empty split, a base and a new class...)
+            run_id, run_dir = ctx.runs.new(cfg.method, cfg.dataset)  # (may evict old runs under a disk quota)
         except USER_ERRORS as e:
             raise user_error(e) from None
-        run_id, run_dir = ctx.runs.new(cfg.method, cfg.dataset)
         yield from stream(sess, cfg, run_dir, run_id, browser_runs, request)
 
     def resume_run(run_id, runs, request: gr.Request):
