@@ -80,6 +80,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="dataset option, repeatable, e.g. --data colour_bias=0.5 --data shots=32")
     g.add_argument("--max-seconds", type=float, default=None, help="stop (resumable) after this wall time")
+    g.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
+                   help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (faster where the CPU has bf16 units)")
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:
@@ -92,7 +94,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         seed=a.seed, device=a.device,
         augment=onoff[a.augment], ensemble=onoff[a.ensemble], eval_every=a.eval_every,
         eval_subsample=a.eval_subsample, checkpoint_every=a.checkpoint_every, data_options=dict(a.data),
-        max_seconds=a.max_seconds)
+        max_seconds=a.max_seconds, precision=a.precision)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -30,6 +30,7 @@ TOY_HPARAMS = {"lr": 1e-4, "lam": 0.2, "steps": 500, "warmup_frac": 0.1, "augmen
 REAL_HPARAMS = {"lr": 1e-5, "lam": 0.3, "steps": 1000, "warmup_frac": 0.0, "augment": True, "ensemble": False}
 BETA_BY_SETTING = {"domain_shift": 0.5, "open_class": 0.1, "in_the_wild": 0.1}
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -62,6 +63,7 @@ class RunConfig:
     checkpoint_every: int | None = None
     data_options: dict = field(default_factory=dict)  # dataset knobs, e.g. colour_bias, shots, eval_per
     max_seconds: float | None = None  # stop (as cancelled, resumable) after this wall time
+    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or force "bf16" / "fp32" on any device
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -98,6 +100,7 @@ def validate(c: RunConfig) -> None:
     _one_of(c.setting, SETTINGS, "setting")
     _one_of(c.device, DEVICES, "device")
     _one_of(c.track_eval, ("all", "final"), "track_eval")
+    _one_of(c.precision, PRECISIONS, "precision")
     _check(c.pretrained is None or isinstance(c.pretrained, str), "pretrained", "must be a tag or a file name")
     for name in ("augment", "ensemble"):
         _check(getattr(c, name) is None or isinstance(getattr(c, name), bool), name, "must be true or false")

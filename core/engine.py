@@ -98,8 +98,9 @@ class _Evaluator:
     """Fixed eval images (uint8 at model size, in memory) and per-split candidate classifiers."""
 
     def __init__(self, table, splits: Splits, pipeline: ImagePipeline, text: torch.Tensor, device, subsample: int,
-                 seed: int):
+                 seed: int, amp: bool | None = None):
         self.pipeline, self.device, self.text = pipeline, device, text
+        self.amp = (torch.device(device).type == "cuda") if amp is None else amp
         self.splits = splits
         all_idx = np.unique(np.concatenate([s.indices for s in splits.evals.values()]))
         self.pos = {int(i): k for k, i in enumerate(all_idx)}
@@ -119,10 +120,9 @@ class _Evaluator:
     @torch.no_grad()
     def features(self, visual: torch.nn.Module, rows: np.ndarray, batch: int = 256) -> torch.Tensor:
         out = []
-        amp = self.device.type == "cuda"
         for i in range(0, len(rows), batch):
             x = self.pipeline.normalise(self.images[rows[i:i + batch]].to(self.device))
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
                 f = visual(x)
             out.append(F.normalize(f.float(), dim=-1))
         return torch.cat(out)
@@ -306,6 +306,12 @@ def prepare(cfg: RunConfig, device):
     return bundle, table, splits, pipeline, text
 
 
+def use_bf16(cfg: RunConfig, device: torch.device) -> bool:
+    """bf16 autocast for the forward passes: on CUDA by default; on a CPU only when asked (``precision="bf16"``, about
+    1.3x on a bf16-capable CPU, see BENCHMARKS.md), because the embedded world's published numbers are fp32 ones."""
+    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+
+
 def make_optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
     """Fused AdamW on CUDA (one kernel for all parameters); torch's default elsewhere (fused is noise-level on CPU)."""
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")
@@ -349,7 +355,8 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
     for p in visual.parameters():
         p.requires_grad_(cfg.steps > 0)
     theta0 = {k: v.detach().clone() for k, v in visual.state_dict().items()}
-    evaluator = _Evaluator(table, splits, pipeline, text, device, cfg.eval_subsample, cfg.seed) \
+    amp = use_bf16(cfg, device)
+    evaluator = _Evaluator(table, splits, pipeline, text, device, cfg.eval_subsample, cfg.seed, amp) \
         if dist_info.main else None
     scratch = copy.deepcopy(visual).eval() if dist_info.main else None
     train_text = text[splits.train_classes]
@@ -416,7 +423,6 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
 
     warmup = int(round(cfg.warmup_frac * total))
     n_train = len(splits.train)
-    amp = device.type == "cuda"
     t_loop = time.time()
     images_seen = 0
     deadline = (t_start + cfg.max_seconds) if cfg.max_seconds else None

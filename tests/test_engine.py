@@ -191,3 +191,14 @@ def test_closing_the_stream_after_finish_keeps_done(tiny_cfg, tmp_path):
             break
     gen.close()
     assert json.loads((tmp_path / "d/summary.json").read_text())["status"] == "done"
+
+
+def test_bf16_precision_on_cpu_trains_close_to_fp32(tiny_cfg, tmp_path):
+    """--precision bf16 really autocasts on a CPU (the losses differ from fp32) and stays close to it."""
+    losses = {}
+    for prec in ("fp32", "bf16"):
+        evs = list(train(tiny_cfg(steps=4, eval_every=0, precision=prec), tmp_path / prec))
+        assert evs[-1].status == "done"
+        losses[prec] = [e.loss for e in evs if isinstance(e, StepEvent)]
+    assert losses["fp32"] != losses["bf16"]
+    assert all(abs(a - b) < 0.05 * abs(a) for a, b in zip(losses["fp32"], losses["bf16"])), losses

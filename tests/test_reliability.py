@@ -194,7 +194,7 @@ def test_cli_check_prints_the_resolved_config():
 FIELDS = ["model", "pretrained", "dataset", "setting", "sources", "targets", "base_classes", "method", "steps",
           "batch_size", "lr", "weight_decay", "warmup_frac", "lam", "beta", "ema_decay", "wiseft_alpha", "track",
           "track_eval", "seed", "device", "augment", "ensemble", "eval_every", "eval_subsample", "checkpoint_every",
-          "data_options", "max_seconds"]
+          "data_options", "max_seconds", "precision"]
 ANY = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
                 st.text(max_size=20), st.lists(st.text(max_size=8), max_size=3),
                 st.dictionaries(st.text(max_size=8), st.one_of(st.integers(), st.floats(), st.text(max_size=8)),
