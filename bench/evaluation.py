@@ -80,6 +80,7 @@ def _synthetic_eval(arch: str, device: str, images: int, batch: int, repeats: in
     ev = object.__new__(engine._Evaluator)  # only what .features() reads: the engine's own embedding loop
     ev.pipeline = ImagePipeline(size, open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
     ev.device = dev
+    ev.amp = dev.type == "cuda"  # what a run with precision "auto" uses
     ev.images = torch.randint(0, 256, (images, 3, size, size), dtype=torch.uint8,
                               generator=torch.Generator().manual_seed(0))
     rows = np.arange(images)
