@@ -64,7 +64,7 @@ def build(ctx: AppContext) -> DataView:
                                   label="Dataset", elem_id="data-dataset")
             path = gr.Textbox("", label="Folder path on the server", visible=False, placeholder="/data/my-images")
             upload = gr.File(label="Upload a zip (domain/class/image layout)", file_types=[".zip"], visible=False,
-                             type="filepath")
+                             type="filepath", elem_id="data-upload")
             setting = gr.Radio(SETTING_CHOICES, value=d.setting, label="Setting")
             setting_help = gr.Markdown(text.SETTING_HELP[d.setting])
             sources = gr.CheckboxGroup(domains, value=src, label="Source domains (fine-tuned on)",
