@@ -111,14 +111,11 @@ class AppContext:
     def run_choices(self, request: gr.Request | None, browser_runs: list | None = None) -> list[tuple[str, str]]:
         out = []
         own = self.own_runs(request, browser_runs)
-        active = self.sessions.active_runs()
         for rid in self.runs.visible(own)[:200]:
             try:
                 method, status = self.runs.describe(rid, own)
             except (RunAccessError, OSError, ValueError):
                 continue
-            if status == "incomplete" and rid in active:
-                status = "running"
             out.append((f"{rid} · {method} · {status}", rid))
         return out
 

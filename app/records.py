@@ -64,6 +64,7 @@ class RunRecord:
     finish: dict | None = None
     summary: dict | None = None
     checkpoints: int = 0
+    last_checkpoint_step: int = 0
 
     @classmethod
     def from_events(cls, events: list[dict], run_id: str | None = None, summary: dict | None = None) -> RunRecord:
@@ -96,6 +97,8 @@ class RunRecord:
                 self.evals.append(ev)
         elif kind == "checkpoint":
             self.checkpoints += 1
+            if not str(ev.get("path", "")).endswith("result.safetensors"):
+                self.last_checkpoint_step = int(ev["step"])
         elif kind == "finish":
             self.finish = {"status": ev["status"], "reason": ev["reason"]}
             self.summary = ev.get("summary") or self.summary

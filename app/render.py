@@ -36,7 +36,8 @@ def progress_html(rec: RunRecord | None) -> str:
             text = "evaluating the zero-shot model…"
         else:
             text = "loading the model and the data…"
-    colour = {"failed": "#d62728", "cancelled": "#ff7f0e"}.get(rec.status if rec else "", "#1f77b4")
+    colour = {"failed": "#d62728", "cancelled": "#ff7f0e", "interrupted": "#ff7f0e"}.get(
+        rec.status if rec else "", "#1f77b4")
     pct = max(0.0, min(frac, 1.0)) * 100
     return (f'<div class="clipood-progress" role="progressbar" aria-valuenow="{pct:.0f}" aria-valuemin="0" '
             f'aria-valuemax="100"><div class="clipood-progress-fill" style="width:{pct:.1f}%;background:{colour}">'
@@ -48,7 +49,7 @@ def status_markdown(rec: RunRecord | None, note: str = "") -> str:
         return note or "No run yet: choose settings and press **Start**."
     rid = f"`{rec.run_id}`" if rec.run_id else "(not saved)"
     head = {"running": "Running", "starting": "Starting", "done": "Finished", "cancelled": "Stopped",
-            "failed": "Failed"}[rec.status]
+            "failed": "Failed", "interrupted": "Interrupted"}[rec.status]
     parts = [f"**{head}** · run {rid}"]
     if rec.config:
         c = rec.config

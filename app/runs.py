@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from core.runstore import RunStore, check_run_id, list_runs, new_run_id
 
 from .records import RunRecord
+
+STALE_S = 120  # an unfinished run whose event log has been quiet this long is not going anywhere
 
 
 class RunAccessError(ValueError):
@@ -107,13 +110,29 @@ class RunIndex:
             raise RunAccessError(f"no saved run {run_id!r}")
         return p
 
+    def interrupted(self, store: RunStore) -> bool:
+        """No summary, not going in this process, and its event log quiet for a while: the server died mid-run
+        (restart, crash, SIGKILL). Such a run can be resumed from its last checkpoint."""
+        if store.summary_path.exists() or store.dir.name in self.active():
+            return False
+        try:
+            return time.time() - store.events_path.stat().st_mtime >= STALE_S
+        except OSError:
+            return True
+
     def describe(self, run_id: str, own: list[str] | None = None) -> tuple[str, str]:
         """(method, status) from the small config/summary files (no event log read): for run lists."""
         store = RunStore(self.path(run_id, own))
         summary = store.read_summary() or {}
         method = (summary.get("config") or store.read_config()).get("method", "?")
-        return method, summary.get("status", "incomplete")
+        return method, summary.get("status") or ("interrupted" if self.interrupted(store) else "running")
 
     def record(self, run_id: str, own: list[str] | None = None) -> RunRecord:
         store = RunStore(self.path(run_id, own))
-        return RunRecord.from_events(store.read_events(), run_id=run_id, summary=store.read_summary())
+        rec = RunRecord.from_events(store.read_events(), run_id=run_id, summary=store.read_summary())
+        if rec.finish is None and self.interrupted(store):
+            at = (f"its last checkpoint (step {rec.last_checkpoint_step})" if rec.last_checkpoint_step
+                  else "the start (no checkpoint was written)")
+            rec.finish = {"status": "interrupted",
+                          "reason": f"the server stopped during this run; press Resume to continue from {at}"}
+        return rec

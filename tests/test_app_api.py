@@ -207,3 +207,34 @@ def test_a_disk_quota_makes_room_for_new_runs(tmp_path):
         assert not (tmp_path / "runs" / ids[0]).exists() and (tmp_path / "runs" / ids[1] / "summary.json").is_file()
     finally:
         demo.close()
+
+
+def test_a_run_the_server_died_in_is_interrupted_and_resumes(studio):
+    """A run left without a summary by a dead server (SIGKILL, restart) shows as Interrupted, not Running forever,
+    and Resume in the page finishes it from its last checkpoint."""
+    import os
+
+    from core.config import RunConfig
+    from core.engine import train
+
+    demo, url, runs = studio
+    rid = "20260101-000000-killed-run"
+    cfg = RunConfig(model="tiny-random", steps=6, batch_size=8, data_options={"shots": 4, "eval_per": 3},
+                    eval_every=0, checkpoint_every=2)
+    gen = train(cfg, runs / rid)
+    for ev in gen:
+        if ev.kind == "step" and ev.step == 3:
+            break  # nothing more runs: the folder is as a SIGKILL leaves it (plus the summary the close writes)
+    gen.close()
+    store = RunStore(runs / rid)
+    store.summary_path.unlink()
+    old = time.time() - 600
+    os.utime(store.events_path, (old, old))
+    c = Client(url, verbose=False)
+    shown = c.predict(rid, [], api_name="/open_run")
+    assert shown[STATUS].startswith("**Interrupted**") and "continue from its last checkpoint (step 2)" in shown[STATUS]
+    job = c.submit([], api_name="/resume")
+    job.result(timeout=120)
+    assert job.outputs()[-1][STATUS].startswith("**Finished**")
+    s = store.read_summary()
+    assert s["status"] == "done" and s["steps_done"] == 6

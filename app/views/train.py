@@ -154,8 +154,8 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
             run_dir = ctx.runs.path(run_id, ctx.own_runs(request, runs))
         except USER_ERRORS as e:
             raise user_error(e) from None
-        if rec.status != "cancelled":
-            raise gr.Error(f"Run {run_id} is {rec.status}; only a stopped run can be resumed.")
+        if rec.status not in ("cancelled", "interrupted"):
+            raise gr.Error(f"Run {run_id} is {rec.status}; only a stopped or interrupted run can be resumed.")
         cfg = RunConfig.from_dict(rec.config)
         yield from stream(sess, cfg, run_dir, run_id, runs, request, resume=True, prior=rec)
 
