@@ -2,8 +2,8 @@
 
 Only the image tower trains; class text features are computed once from prompt templates; the temperature is the
 model's own logit scale. Every method goes through this one loop; averages (BMA, EMA, WiSE-FT) are tracked on the
-side. On CUDA: bf16 autocast, fp32 master weights, fused AdamW; on CPU: fp32. Data order and augmentation are
-seeded per step, so a resumed run replays exactly what an uninterrupted one does.
+side. On CUDA: bf16 autocast, fp32 master weights, fused AdamW; on CPU: fp32 (``precision`` forces either). Data
+order and augmentation are seeded per step, so a resumed run replays exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def zeroshot_features(evaluator: _Evaluator, visual, table, cfg: RunConfig, bund
         return compute()
     rows = sorted(evaluator.pos)
     key = key_of("zeroshot-features", fp, rows, bundle.model_id, bundle.pretrained, bundle.image_size,
-                 PREPROCESS_VERSION, str(evaluator.device.type))
+                 PREPROCESS_VERSION, str(evaluator.device.type), "bf16" if evaluator.amp else "fp32")
     path = root / "zeroshot" / f"{key}.safetensors"
     if path.is_file():
         try:
