@@ -12,6 +12,7 @@ rejections and the most engine runs seen at the same time (must be 1).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -133,7 +134,8 @@ def load_test(sessions: int = 6, steps: int = 8, stop_every: int = 3, queue_size
         while time.time() < deadline and (meter.active or meter.started < len([r for r in results if r["run_id"]])):
             time.sleep(0.1)  # runs of sessions that left are still being drained
     finally:
-        demo.close()
+        with contextlib.redirect_stdout(sys.stderr):  # (gradio prints "Closing server"; stdout is the report)
+            demo.close()
         gpu.train = real_train
     problems = []
     ids = [r["run_id"] for r in results if r["run_id"]]
