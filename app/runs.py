@@ -37,8 +37,8 @@ def folder_bytes(path: Path) -> int:
 
 
 class RunIndex:
-    """``max_bytes`` (a public server's disk quota) evicts the oldest finished runs before a new one starts;
-    ``active`` names the runs that are going (never evicted)."""
+    """``max_bytes`` (a public server's disk quota) evicts the oldest runs that are not going before a new one
+    starts; ``active`` names the runs sessions of this process are streaming."""
 
     def __init__(self, root: Path, shared: bool = True, max_bytes: int | None = None,
                  active: Callable[[], set[str]] | None = None):
@@ -65,11 +65,11 @@ class RunIndex:
             total = sum(sizes.values())
             if total <= self.max_bytes:
                 return []
-            active, evicted = self.active(), []
+            evicted = []
             for p in runs:
                 if total <= 0.9 * self.max_bytes:
                     break
-                if p.name in active:
+                if self.going(RunStore(p)):
                     continue
                 shutil.rmtree(p, ignore_errors=True)
                 total -= sizes[p.name]
@@ -109,6 +109,11 @@ class RunIndex:
         if not self.shared and run_id not in (own or []):
             raise RunAccessError(f"no saved run {run_id!r}")
         return p
+
+    def going(self, store: RunStore) -> bool:
+        """Streamed by a session here, or unfinished with a recently written event log (a run that is stopping after
+        its page closed, or one a CLI process writes into the same folder)."""
+        return store.dir.name in self.active() or not (store.summary_path.exists() or self.interrupted(store))
 
     def interrupted(self, store: RunStore) -> bool:
         """No summary, not going in this process, and its event log quiet for a while: the server died mid-run

@@ -136,17 +136,23 @@ def test_a_disk_quota_evicts_the_oldest_finished_runs_first(tmp_path):
     from app.runs import RunStorageFull
 
     root = tmp_path / "runs"
-    for rid in ("20260101-000000-a", "20260102-000000-b", "20260103-000000-c", "20260104-000000-d"):
+    ids = ("20260101-000000-a", "20260101-120000-cli", "20260102-000000-b", "20260103-000000-c", "20260104-000000-d")
+    for rid in ids:
         (fake_run(root, rid) / "weights.bin").write_bytes(b"\0" * 100_000)
-    going = {"20260101-000000-a"}  # the oldest is still running: never deleted
-    idx = RunIndex(root, max_bytes=420_000, active=lambda: going)
-    assert idx.make_room() == []  # 400 kB: under the quota, nothing goes (then down to 90 % of it: 378 kB)
-    (root / "20260104-000000-d" / "more.bin").write_bytes(b"\0" * 100_000)  # 500 kB now
+    (root / ids[1] / "events.jsonl").write_text("{}\n")  # unfinished, log just written: a CLI run going elsewhere
+    (root / ids[2] / "summary.json").write_text('{"status": "done"}')
+    (root / ids[3] / "events.jsonl").write_text("{}\n")  # unfinished and quiet for long: interrupted
+    old = time.time() - 3600
+    os.utime(root / ids[3] / "events.jsonl", (old, old))
+    going = {ids[0]}  # streamed by a session of this server
+    idx = RunIndex(root, max_bytes=520_000, active=lambda: going)
+    assert idx.make_room() == []  # 500 kB: under the quota, nothing goes (then down to 90 % of it: 468 kB)
+    (root / ids[4] / "more.bin").write_bytes(b"\0" * 100_000)  # 600 kB now
     rid, path = idx.new("clipood", "toy-shapes")
-    assert not (root / "20260102-000000-b").exists() and not (root / "20260103-000000-c").exists()
-    assert (root / "20260101-000000-a").is_dir() and (root / "20260104-000000-d").is_dir()
+    assert not (root / ids[2]).exists() and not (root / ids[3]).exists()  # oldest not going: finished, interrupted
+    assert all((root / r).is_dir() for r in (ids[0], ids[1], ids[4]))
     assert path.parent == root.resolve() and not path.exists()
-    going |= {"20260104-000000-d"}
+    going |= {ids[4]}
     idx.max_bytes = 100_000  # everything left is going: a new run is refused with a message
     with pytest.raises(RunStorageFull, match="storage is full"):
         idx.new("clipood", "toy-shapes")
