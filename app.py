@@ -38,7 +38,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="disk quota of the runs folder; the oldest finished runs are deleted to make room "
                         "(default: 20 on a Space, none elsewhere)")
     p.add_argument("--no-warmup", action="store_true", help="skip the background warm-up")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    for name in ("max_steps", "max_batch", "max_seconds", "queue_size", "max_upload_mb", "max_runs_gb"):
+        v = getattr(a, name)
+        if v is not None and not v > 0:
+            p.error(f"--{name.replace('_', '-')} must be > 0 (got {v})")
+    return a
 
 
 def main(argv=None) -> int:

@@ -157,3 +157,28 @@ def test_a_disk_quota_evicts_the_oldest_finished_runs_first(tmp_path):
     with pytest.raises(RunStorageFull, match="storage is full"):
         idx.new("clipood", "toy-shapes")
     assert RunIndex(root).make_room() == []  # no quota (local use): never deletes anything
+
+
+def _app_script():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("app_script", Path(__file__).resolve().parent.parent / "app.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_server_options_on_a_space_are_the_public_ones(monkeypatch, capsys):
+    script = _app_script()
+    monkeypatch.setenv("SYSTEM", "spaces")
+    a = script.parse_args([])
+    assert a.private_runs and not a.allow_local_paths and a.max_runs_gb == 20.0 and a.max_upload_mb == 50
+    monkeypatch.delenv("SYSTEM")
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    a = script.parse_args([])
+    assert not a.private_runs and a.allow_local_paths and a.max_runs_gb is None
+    for bad in (["--max-runs-gb", "0"], ["--max-upload-mb", "-1"], ["--max-steps", "0"]):
+        with pytest.raises(SystemExit) as e:
+            script.parse_args(bad)
+        assert e.value.code == 2 and "must be > 0" in capsys.readouterr().err
