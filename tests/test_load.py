@@ -24,7 +24,7 @@ def test_concurrent_sessions_start_and_stop_runs_without_mixups(tmp_path):
 
 
 def test_a_full_queue_turns_sessions_away_with_a_message(tmp_path):
-    rep = load_test(sessions=6, steps=40, stop_every=0, queue_size=2, timeout=300, runs_dir=tmp_path / "runs")
+    rep = load_test(sessions=6, steps=80, stop_every=0, queue_size=2, timeout=300, runs_dir=tmp_path / "runs")
     assert rep["problems"] == [] and rep["other_errors"] == [], rep
     assert rep["queue_full"] >= 1 and rep["runs_finished"] >= 1
     assert rep["runs_finished"] + rep["queue_full"] == 6 and rep["max_engine_runs_at_once"] == 1
