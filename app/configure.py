@@ -96,9 +96,17 @@ def check_domains(d: DataChoice) -> None:
 
 def data_options(d: DataChoice, opts: AppOptions) -> dict:
     caps = opts.caps
-    return {"colour_bias": _num("colour_bias", d.colour_bias, float, 0.0, 1.0),
-            "shots": _num("shots", d.shots, int, 1, caps.max_shots, "this server's cap"),
-            "eval_per": _num("eval_per", d.eval_per, int, 1, caps.max_eval_per, "this server's cap")}
+    out = {"colour_bias": _num("colour_bias", d.colour_bias, float, 0.0, 1.0),
+           "shots": _num("shots", d.shots, int, 1, caps.max_shots, "this server's cap"),
+           "eval_per": _num("eval_per", d.eval_per, int, 1, caps.max_eval_per, "this server's cap")}
+    entry = DATASETS.get(d.dataset)
+    if (d.dataset == "hf:" or (entry is not None and entry.kind == "hub")) and not opts.allow_local_paths:
+        # a public server never downloads a whole hub dataset to its disk: streamed, capped (a preset's own lower
+        # cap stays)
+        preset = (entry.defaults if entry is not None else {}).get("max_per_class_domain")
+        cap = min(x for x in (caps.max_hub_per_class_domain, preset) if x)
+        out.update(streaming=True, max_per_class_domain=cap, max_rows=caps.max_hub_rows)
+    return out
 
 
 def build_config(d: DataChoice, *, model: str, method: str, steps, batch_size, lr, lam, beta, seed, whatif: bool,

@@ -40,6 +40,10 @@ class Caps:
     queue_size: int = 16  # waiting events across all queues
     max_upload_mb: int = 50  # per uploaded file (gradio refuses larger uploads before our code sees them)
     max_runs_gb: float | None = None  # disk quota of the runs folder: the oldest finished runs are deleted first
+    # hub datasets on a public server (no local paths): streamed, at most this many images per (class, domain) and
+    # rows read, kept in memory; nothing of the dataset is written to the server's disk
+    max_hub_per_class_domain: int = 100
+    max_hub_rows: int = 50_000
 
 
 @dataclass(frozen=True)

@@ -182,3 +182,26 @@ def test_server_options_on_a_space_are_the_public_ones(monkeypatch, capsys):
         with pytest.raises(SystemExit) as e:
             script.parse_args(bad)
         assert e.value.code == 2 and "must be > 0" in capsys.readouterr().err
+
+
+def test_public_servers_stream_hub_datasets_with_caps():
+    """A visitor's hub dataset on a public server is streamed and capped (no whole-dataset download to the
+    server's disk); locally it is read as the preset says."""
+    from app.configure import DataChoice, build_config
+    from app.options import Caps
+
+    kw = dict(model="tiny-random", method="clipood", steps=5, batch_size=8, lr=1e-4, lam=0.2, beta=0.5, seed=0,
+              whatif=False)
+    public = AppOptions(allow_local_paths=False, warmup=False, caps=Caps(max_hub_per_class_domain=7,
+                                                                         max_hub_rows=99))
+    for dataset, path in (("hf:", "someone/huge-images"), ("pacs", "")):
+        cfg = build_config(DataChoice(dataset=dataset, path=path), opts=public, **kw)
+        assert cfg.data_options["streaming"] is True
+        assert cfg.data_options["max_per_class_domain"] == 7 and cfg.data_options["max_rows"] == 99
+        local = build_config(DataChoice(dataset=dataset, path=path), opts=AppOptions(warmup=False), **kw)
+        assert "streaming" not in local.data_options
+    toy = build_config(DataChoice(), opts=public, **kw)
+    assert "streaming" not in toy.data_options
+    dn = build_config(DataChoice(dataset="domainnet"), opts=AppOptions(allow_local_paths=False, warmup=False), **kw)
+    # (the server's default cap is 100; the preset's own, 10, is lower and stays)
+    assert dn.data_options["max_per_class_domain"] == 10

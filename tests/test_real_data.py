@@ -303,6 +303,23 @@ def test_streaming_preset_caps_per_class_domain_and_stops_early(tmp_path):
         open_dataset("domainnet", seed=0, path=str(repo), max_per_class_domain=100, domain_names="clipart,real")
 
 
+def test_the_public_servers_hub_options_stream_and_train(tmp_path):
+    """What the app adds for hub datasets on a public server (streaming, a per-(class, domain) cap and a row cap)
+    works on the generic hf: scheme, and on a preset that is not streamed by default."""
+    from app.configure import DataChoice, data_options
+    from app.options import AppOptions, Caps
+
+    repo = make_parquet_repo(tmp_path / "pacs", {"train": 45})
+    opts = data_options(DataChoice(dataset="hf:", path="x/y", shots=2),
+                        AppOptions(allow_local_paths=False, warmup=False, caps=Caps(max_hub_per_class_domain=3)))
+    assert opts["streaming"] is True and opts["max_per_class_domain"] == 3
+    t = open_dataset(f"hf:{repo}", seed=0, **opts)
+    assert t.info["streaming"] is True and len(t) < 45
+    assert max(n for per in t.counts().values() for n in per.values()) <= 3  # the cap per (class, domain)
+    s = tiny_run("pacs", data_options={"path": str(repo), **opts}, sources=["art", "photo"], targets=["sketch"])
+    assert_done(s, {"id", "ood", "ood/sketch"})
+
+
 def test_corrupt_hub_row_is_named(tmp_path):
     repo = make_parquet_repo(tmp_path / "bad", {"train": 30}, corrupt_rows=(4, 17))
     with pytest.raises(DatasetError) as e:
