@@ -352,7 +352,12 @@ def print_cpu(d: dict) -> str:
         lines += ["", f"World renderer ({rn['size']} px, {rn['threads']} threads): pre-training stream "
                   f"{rn['stream_images_per_s']:.0f} images/s (batch {rn['batch']}, spread {rn['stream_spread']:.2f}); "
                   f"eval grid {rn['grid_images_per_s']:.0f} images/s ({rn['grid_images']} images per grid)"]
-    lines += ["", print_targets(d)]
+    return _with_targets(lines, d)
+
+
+def _with_targets(lines: list[str], d: dict) -> str:
+    """The printed report: the section lines, the targets table and any section errors."""
+    lines = [*lines, "", print_targets(d)]
     if d["errors"]:
         lines += ["", "Errors: " + ", ".join(f"{k}: {v.splitlines()[0]}" for k, v in d["errors"].items())]
     return "\n".join(lines)
@@ -472,12 +477,4 @@ def print_gpu(d: dict) -> str:
         lines += ["", f"Evaluation {ev['arch']}: {ev['images_per_s']:.0f} images/s ({ev['images']} images, batch "
                   f"{ev['batch']}, {ev['includes']}); text features of {ev['text_classes']} classes "
                   f"{ev['text_features_s'] * 1000:.1f} ms, once per run"]
-    rn = s.get("render")
-    if rn:
-        lines += ["", f"World renderer ({rn['size']} px, {rn['threads']} threads): pre-training stream "
-                  f"{rn['stream_images_per_s']:.0f} images/s (batch {rn['batch']}, spread {rn['stream_spread']:.2f}); "
-                  f"eval grid {rn['grid_images_per_s']:.0f} images/s ({rn['grid_images']} images per grid)"]
-    lines += ["", print_targets(d)]
-    if d["errors"]:
-        lines += ["", "Errors: " + ", ".join(f"{k}: {v.splitlines()[0]}" for k, v in d["errors"].items())]
-    return "\n".join(lines)
+    return _with_targets(lines, d)
