@@ -52,6 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _run_and_print(run, show, out: Path) -> dict | None:
+    """Run a suite and print its report; on Ctrl-C print what its JSON kept so far and return None."""
+    try:
+        d = run()
+    except KeyboardInterrupt:
+        print("interrupted: the sections finished so far:", file=sys.stderr)
+        print(show(json.loads(out.read_text())))
+        return None
+    print(show(d))
+    print(f"\nwrote {out} ({d['wall_s']:.0f} s)")
+    return d
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
@@ -71,15 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.threads:
             torch.set_num_threads(a.threads)
         out = Path(a.out) if a.out else RESULTS / f"cpu{'-quick' if a.quick else ''}.json"
-        try:
-            d = run_cpu(out, quick=a.quick, sections=a.sections, command=command)
-        except KeyboardInterrupt:
-            print("interrupted: the sections finished so far:", file=sys.stderr)
-            d = json.loads(out.read_text())
-            print(print_cpu(d))
+        d = _run_and_print(lambda: run_cpu(out, quick=a.quick, sections=a.sections, command=command), print_cpu, out)
+        if d is None:
             return 124
-        print(print_cpu(d))
-        print(f"\nwrote {out} ({d['wall_s']:.0f} s)")
         return 1 if d["errors"] else 0
     if a.cmd == "gpu":
         import dataclasses
@@ -90,15 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         if a.no_compile:
             plan = dataclasses.replace(plan, compile_batch=None)
         out = Path(a.out) if a.out else RESULTS / f"gpu{'-quick' if a.quick else ''}.json"
-        try:
-            d = run_gpu(out, quick=a.quick, plan=plan, command=command, device=a.device)
-        except KeyboardInterrupt:
-            print("interrupted: the sections finished so far:", file=sys.stderr)
-            d = json.loads(out.read_text())
-            print(print_gpu(d))
+        d = _run_and_print(lambda: run_gpu(out, quick=a.quick, plan=plan, command=command, device=a.device),
+                           print_gpu, out)
+        if d is None:
             return 124
-        print(print_gpu(d))
-        print(f"\nwrote {out} ({d['wall_s']:.0f} s)")
         checks_ok = all(v.get("pass", True) for k, v in d["sections"].items() if k.startswith("check_"))
         return 1 if (d["errors"] or not checks_ok) else 0
     if a.cmd == "check":
