@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from .clipood import beta_weights
 from .config import RunConfig, resolve
 from .data import make_splits, open_dataset
+from .data.images import rows_per_batch
 from .data.pipeline import ImagePipeline
 from .data.splits import Splits
 from .data.table import ImageTable
@@ -56,6 +57,29 @@ def average_shares(total_steps: int, beta: float, step: int, latest_frac: float 
 
 
 # --------------------------------------------------------------------------------------------------- the data side
+
+MAX_VIEW_CLASSES = 64  # a per-class view (mosaic, margins, embedding map, playground) draws at most this many
+MAX_VIEW_DOMAINS = 16
+
+
+def view_classes(classes: list[str], cap: int = MAX_VIEW_CLASSES, seed: int = 0) -> tuple[list[int], str]:
+    """Indices (label order) of at most ``cap`` classes a view draws, and a note saying so ('' when all fit): a
+    2,000-class dataset would cost a quadratic figure and thousands of decoded images otherwise."""
+    k = len(classes)
+    if k <= cap:
+        return list(range(k)), ""
+    keep = np.sort(np.random.default_rng(seed).choice(k, cap, replace=False))
+    return keep.tolist(), f"showing {cap} of {k} classes (a fixed random sample)"
+
+
+def load_batched(table: ImageTable, indices, fn) -> list:
+    """``fn(images)`` over byte-sized batches of ``table`` rows (decoded images never pile up), results joined."""
+    indices = np.asarray(indices, dtype=np.int64)
+    step = rows_per_batch()
+    out: list = []
+    for i in range(0, len(indices), step):
+        out.extend(fn(table.load(indices[i:i + step])))
+    return out
 
 
 @dataclass
@@ -93,8 +117,8 @@ def sample_mosaic(table: ImageTable, domains: list[str] | None = None, classes: 
                   cell: int = 48, seed: int = 0, pool: str = "test") -> tuple[np.ndarray, list[str], list[str]]:
     """One image per (domain, class): a uint8 (rows*cell, cols*cell, 3) mosaic, its row (domain) and column
     (class) names. Drawn from the evaluation pool (``pool="test"``), else any image; empty cells stay grey."""
-    domains = list(domains or table.domains)
-    classes = list(classes or table.classes)
+    domains = list(domains or table.domains)[:MAX_VIEW_DOMAINS]
+    classes = list(classes or [table.classes[i] for i in view_classes(table.classes)[0]])[:MAX_VIEW_CLASSES]
     rng = np.random.default_rng(seed)
     mosaic = np.full((len(domains) * cell, len(classes) * cell, 3), 200, dtype=np.uint8)
     picks, where = [], []
@@ -110,7 +134,7 @@ def sample_mosaic(table: ImageTable, domains: list[str] | None = None, classes: 
                 picks.append(int(rng.choice(idx)))
                 where.append((r, c))
     if picks:
-        tiles = _to_uint8_hwc(table.load(np.asarray(picks)), cell)
+        tiles = load_batched(table, picks, lambda ims: list(_to_uint8_hwc(ims, cell)))
         for (r, c), tile in zip(where, tiles):
             mosaic[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = tile
     return mosaic, domains, classes
@@ -140,13 +164,15 @@ def colour_shortcut(table: ImageTable, indices) -> tuple[np.ndarray, list[str]] 
     return m, list(COLOUR_NAMES)
 
 
-def eval_sample(table: ImageTable, n: int = 2000, seed: int = 0, domains: list[str] | None = None) -> np.ndarray:
-    """Up to ``n`` indices of the evaluation pool, stratified over (domain, class) cells (round-robin)."""
+def eval_sample(table: ImageTable, n: int = 2000, seed: int = 0, domains: list[str] | None = None,
+                classes: list[int] | None = None) -> np.ndarray:
+    """Up to ``n`` indices of the evaluation pool (of ``classes`` if given), stratified over (domain, class) cells
+    (round-robin)."""
     dom_ids = [table.domains.index(d) for d in (domains or table.domains)]
     rng = np.random.default_rng(seed)
     cells = []
     for d in dom_ids:
-        for c in range(len(table.classes)):
+        for c in (range(len(table.classes)) if classes is None else classes):
             idx = np.flatnonzero((table.domain_ids == d) & (table.labels == c) & table.is_test)
             if len(idx):
                 cells.append(list(rng.permutation(idx)))
@@ -291,7 +317,9 @@ class RunModels:
             return self._visuals[name]
 
     def embed(self, name: str, indices) -> np.ndarray:
-        return embed_images(self.visual(name), self.pipeline, self.table.load(np.asarray(indices)))
+        visual = self.visual(name)
+        parts = load_batched(self.table, indices, lambda ims: [embed_images(visual, self.pipeline, ims)])
+        return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Predicted class index of each embedded image among all classes."""

@@ -2,9 +2,11 @@
 
 Zips come from strangers (a public Space), so the whole central directory is checked before one byte is written:
 absolute names, ``..``, drive letters, symlink and encrypted entries reject the zip; entry count and declared total
-size are capped, and the bytes actually inflated are counted again while writing (a header may lie). Hidden files,
+size are capped, and the disk actually used is counted again while writing (a header may lie; a one-byte file
+takes a 4 KiB block), against the smaller of the zip cap and the cache quota (``core/data/quota.py``). Hidden files,
 ``__MACOSX`` and anything that is not an image by extension are skipped; files are created exclusively inside a
-private temp folder that is renamed into place only when complete, so a failed unpack leaves nothing behind.
+private temp folder that is renamed into place only when complete, so a failed unpack leaves nothing behind, and a
+zip whose images are then refused is removed again. Unpacked zips are evicted least recently used first.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from . import quota
 from .assemble import int_option
 from .cache import cache_root
 from .folder import _entries, build_folder
@@ -26,9 +29,13 @@ from .images import is_image_name
 from .table import DatasetError, ImageTable
 
 MAX_FILES = 100_000  # entries in the central directory (directories and junk included)
-MAX_BYTES = 8 << 30  # total uncompressed bytes of the images unpacked
+MAX_BYTES = 8 << 30  # disk taken by the images unpacked (and never more than the cache quota)
+MAX_ENTRY_BYTES = 100 << 20  # one image file; a 50 Mpx RGB PNG of noise is ~150 MB, any real one far less
+MAX_DEPTH = 32  # folders in an entry's path (a 2,100-deep path is an OS error, not a dataset)
+MAX_PATH_CHARS = 1024
 MAX_LISTED = 10
 CHUNK = 1 << 20
+BLOCK = 4096
 
 
 def sha256_file(path: Path) -> str:
@@ -73,6 +80,12 @@ def plan_zip(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> tuple[list[
             continue
         if any(len(p.encode()) > 255 for p in parts):
             raise DatasetError(f"zip refused: name too long: {info.filename[:80]!r}...")
+        if len(parts) > MAX_DEPTH or len(info.filename) > MAX_PATH_CHARS:
+            raise DatasetError(f"zip refused: {info.filename[:60]!r}... is nested {len(parts)} folders deep "
+                               f"({len(info.filename)} characters); at most {MAX_DEPTH} levels are allowed")
+        if info.file_size > MAX_ENTRY_BYTES:
+            raise DatasetError(f"zip refused: {info.filename[:80]!r} is {info.file_size} bytes; an image may have "
+                               f"at most {MAX_ENTRY_BYTES}")
         rel = "/".join(parts)
         if rel.lower() in seen:
             raise DatasetError(f"zip refused: duplicate entry {info.filename!r} (names differ only in case?)")
@@ -84,23 +97,32 @@ def plan_zip(zf: zipfile.ZipFile, max_files: int, max_bytes: int) -> tuple[list[
     return plan, skipped
 
 
+def _blocks(n: int) -> int:
+    return max(1, -(-n // BLOCK)) * BLOCK
+
+
 def _unpack(zf: zipfile.ZipFile, plan, dest: Path, max_bytes: int) -> None:
+    """Write the planned entries, counting disk use (blocks, folders) as written; a DatasetError past the cap."""
     written = 0
     root = dest.resolve()
+    made: set[Path] = set()
     for info, rel in plan:
         target = (dest / rel).resolve()
         if root not in target.parents:  # belt and braces: plan_zip already refused every escape
             raise DatasetError(f"zip refused: {info.filename!r} resolves outside the unpack folder")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+            written += BLOCK
         with zf.open(info) as src, open(target, "xb") as out:
             n = 0
             for block in iter(lambda: src.read(CHUNK), b""):
                 n += len(block)
-                written += len(block)
-                if written > max_bytes or n > info.file_size:
+                if written + _blocks(n) > max_bytes or n > info.file_size:
                     raise DatasetError(f"zip refused: {info.filename!r} inflates past its declared size or the "
-                                       f"{max_bytes}-byte total cap (zip bomb?)")
+                                       f"{max_bytes}-byte disk cap for unpacked zips (zip bomb?)")
                 out.write(block)
+        written += _blocks(n)
 
 
 def unzip_cached(path: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_BYTES) -> tuple[Path, int]:
@@ -111,10 +133,12 @@ def unzip_cached(path: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_BY
         raise DatasetError(f"{path} is not a zip file")
     base = (cache_root() or Path(tempfile.gettempdir()) / "clipood-cache") / "zips"
     dest = base / sha256_file(path)[:32]
+    max_bytes = min(max_bytes, quota.quota() or max_bytes)
     try:
         with zipfile.ZipFile(path) as zf:
             plan, skipped = plan_zip(zf, max_files, max_bytes)
             if (dest / ".complete").is_file():
+                quota.touch(dest / ".complete")
                 return dest, skipped
             if not plan:
                 raise DatasetError(f"zip {path.name} holds no images ({skipped} other entries skipped)")
@@ -132,6 +156,10 @@ def unzip_cached(path: Path, max_files: int = MAX_FILES, max_bytes: int = MAX_BY
                 shutil.rmtree(tmp, ignore_errors=True)
     except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as e:
         raise DatasetError(f"zip {path.name} is damaged or unsupported ({type(e).__name__}: {e})") from None
+    except OSError as e:  # e.g. a path the file system refuses, or a full disk
+        raise DatasetError(f"zip {path.name} cannot be unpacked here ({type(e).__name__}: {e.strerror or e})") \
+            from None
+    quota.trim(base.parent, keep=(dest,))
     return dest, skipped
 
 
@@ -151,6 +179,12 @@ def build_zip(path: str, max_files=MAX_FILES, max_bytes=MAX_BYTES, **options) ->
                                    int_option("max_bytes", max_bytes, 1, False))
     root = data_root(folder)
     options.setdefault("name", f"zip:{zpath.name}")
-    table = build_folder(str(root), **options)
+    try:
+        table = build_folder(str(root), **options)
+    except DatasetError:
+        if not quota.pinned(folder):  # refused: its unpacked files go (another live dataset may still use them)
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    quota.pin(table, folder)
     table.info.update(source=str(zpath), unpacked_to=str(root), skipped_entries=skipped)
     return table

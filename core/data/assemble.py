@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..world.scenes import stable_seed
-from .images import decode_image
+from .images import DECODE_SIDE, MAX_DATASET_PIXELS, VALIDATE_SIDE, decode_image
 from .table import DatasetError, ImageTable, split_pool
 from .validate import validate_table
 
@@ -68,7 +68,8 @@ def cap_per_pair(labels: np.ndarray, domain_ids: np.ndarray, cap: int | None, se
 def finish_table(name: str, classes: list[str], domains: list[str], labels, domain_ids, fetch: Fetch, *,
                  seed: int = 0, shots=None, max_per_class_domain=None, test_fraction=0.2, split_seed=0,
                  fixed_test: np.ndarray | None = None, templates: tuple[str, ...] = ("a photo of a {}.",),
-                 info: dict | None = None, fingerprint=None, validate: bool = True) -> ImageTable:
+                 info: dict | None = None, fingerprint=None, validate: bool = True,
+                 max_dataset_pixels=MAX_DATASET_PIXELS) -> ImageTable:
     labels = np.asarray(labels, dtype=np.int64)
     domain_ids = np.asarray(domain_ids, dtype=np.int64)
     shots = int_option("shots", shots)
@@ -76,6 +77,7 @@ def finish_table(name: str, classes: list[str], domains: list[str], labels, doma
     split_seed = int_option("split_seed", split_seed, allow_none=False)
     test_fraction = float_option("test_fraction", test_fraction, 0.0, 0.9)
     seed = int_option("seed", seed, allow_none=False)
+    max_dataset_pixels = int_option("max_dataset_pixels", max_dataset_pixels, 1)
 
     rows = np.flatnonzero(cap_per_pair(labels, domain_ids, cap, stable_seed("cap", split_seed)))
     labels, domain_ids = labels[rows], domain_ids[rows]
@@ -87,9 +89,9 @@ def finish_table(name: str, classes: list[str], domains: list[str], labels, doma
         keep = cap_per_pair(labels, domain_ids, shots, stable_seed("shots", seed), pool=~is_test)
         rows, labels, domain_ids, is_test = rows[keep], labels[keep], domain_ids[keep], is_test[keep]
 
-    def load(indices, draft: int | None = None) -> list:
+    def load(indices, side: int = DECODE_SIDE) -> list:
         picked = rows[np.asarray(indices, dtype=np.int64)]
-        return [decode_image(src, nm, draft=draft) for nm, src in fetch(picked)]
+        return [decode_image(src, nm, side=side) for nm, src in fetch(picked)]
 
     info = dict(info or {})
     info.update(images=int(len(rows)), test_images=int(is_test.sum()), shots=shots, max_per_class_domain=cap,
@@ -100,4 +102,5 @@ def finish_table(name: str, classes: list[str], domains: list[str], labels, doma
     table = ImageTable(name, list(classes), list(domains), labels, domain_ids, is_test, load, tuple(templates),
                        info=info)
     # validation decodes every byte; JPEG draft mode (DCT scaling) skips only the full-size pixel output
-    return validate_table(table, check=lambda idx: load(idx, draft=64)) if validate else table
+    return validate_table(table, check=lambda idx: load(idx, side=VALIDATE_SIDE),
+                          max_pixels=max_dataset_pixels) if validate else table

@@ -48,10 +48,14 @@ def mark(kind: str, key: str, note: str = "") -> None:
     os.replace(tmp, p)
 
 
-def eval_images(table, indices: np.ndarray, pipeline, batch: int = 256) -> torch.Tensor:
+def eval_images(table, indices: np.ndarray, pipeline, batch: int | None = None) -> torch.Tensor:
     """uint8 (N, 3, S, S) eval images of ``table`` rows ``indices``: from the cache when the table has a
-    fingerprint and the entry exists, else computed (and stored)."""
+    fingerprint and the entry exists, else computed (and stored). Decoded in byte-sized batches."""
     from ..io import load_safetensors, save_safetensors
+    from . import quota
+    from .images import rows_per_batch
+
+    batch = batch or rows_per_batch()
 
     def compute() -> torch.Tensor:
         parts = [pipeline.raw(table.load(indices[i:i + batch])) for i in range(0, len(indices), batch)]
@@ -68,12 +72,14 @@ def eval_images(table, indices: np.ndarray, pipeline, batch: int = 256) -> torch
         try:
             x = load_safetensors(path)["images"]
             if x.dtype == torch.uint8 and x.shape == (len(indices), 3, pipeline.size, pipeline.size):
+                quota.touch(path)
                 return x
         except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, never fatal
             pass
     x = compute()
     try:
         save_safetensors({"images": x.contiguous()}, path, metadata={"dataset": str(table.name)})
+        quota.trim(root, keep=(path,))
     except OSError:
         pass  # read-only or full disk: the run goes on without caching
     return x

@@ -80,7 +80,8 @@ def _fingerprint(root: Path, files: list[str]) -> str:
 
 
 def build_folder(path: str, seed: int = 0, shots=None, max_per_class_domain=None, test_fraction=0.2,
-                 split_seed=0, name: str | None = None, templates=None, **_ignored) -> ImageTable:
+                 split_seed=0, name: str | None = None, templates=None, max_dataset_pixels=None,
+                 **_ignored) -> ImageTable:
     root = Path(os.path.expanduser(str(path)))
     layout, tree = scan_folder(root)
     domains = sorted(tree)
@@ -106,6 +107,8 @@ def build_folder(path: str, seed: int = 0, shots=None, max_per_class_domain=None
 
     info = {"source": str(root), "layout": layout}
     kw = {"templates": templates_option(templates)} if templates else {}
+    if max_dataset_pixels is not None:
+        kw["max_dataset_pixels"] = max_dataset_pixels
     return finish_table(name or f"folder:{root}", classes, domains, labels, dom_ids, fetch, seed=seed, shots=shots,
                         max_per_class_domain=max_per_class_domain, test_fraction=test_fraction,
                         split_seed=split_seed, info=info, fingerprint=_fingerprint(root, files), **kw)
