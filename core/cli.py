@@ -10,9 +10,10 @@ import sys
 import threading
 from pathlib import Path
 
-from .config import BETA_BY_SETTING, REAL_HPARAMS, TOY_HPARAMS, ConfigError, RunConfig
+from .config import BETA_BY_SETTING, REAL_HPARAMS, RECIPE_CHOICES, TOY_HPARAMS, ConfigError, RunConfig
 from .data.splits import SETTINGS
 from .methods import AVERAGES, METHODS
+from .recipes import SAMPLERS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +52,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--method", default=d.method, choices=list(METHODS))
     g.add_argument("--steps", type=int, default=None,
                    help=f"optimiser steps (default: toy {TOY_HPARAMS['steps']}, real {REAL_HPARAMS['steps']})")
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--batch-size", type=int, default=None, help="images per step, or per source domain with "
+                   f"--sampler per_domain (default: the recipe's; toy {TOY_HPARAMS['batch_size']})")
     g.add_argument("--lr", type=float, default=None,
                    help=f"AdamW learning rate (default: toy {TOY_HPARAMS['lr']:g}, real {REAL_HPARAMS['lr']:g})")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
@@ -61,7 +63,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    f"{TOY_HPARAMS['lam']}, real {REAL_HPARAMS['lam']}; forced to 0 for other methods)")
     g.add_argument("--beta", type=float, default=None,
                    help=f"BMA Beta(beta, beta) (default by setting: {BETA_BY_SETTING})")
-    g.add_argument("--ema-decay", type=float, default=d.ema_decay)
+    g.add_argument("--ema-decay", type=float, default=None,
+                   help="EMA decay (default: a horizon of a fifth of the run, 1 - 5/steps: 0.99 at 500 steps)")
     g.add_argument("--wiseft-alpha", type=float, default=d.wiseft_alpha)
     g.add_argument("--track", type=_csv, default=[],
                    help=f"extra averages to track on the same trajectory: {', '.join(AVERAGES)}, bma:<beta>")
@@ -80,6 +83,12 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="dataset option, repeatable, e.g. --data colour_bias=0.5 --data shots=32")
     g.add_argument("--max-seconds", type=float, default=None, help="stop (resumable) after this wall time")
+    g.add_argument("--recipe", default=None, choices=list(RECIPE_CHOICES),
+                   help="paper: the official scripts.sh values for (setting, dataset), each with its source "
+                   "(core/recipes.py); ours: this project's defaults. Default: paper where one exists")
+    g.add_argument("--sampler", default=None, choices=list(SAMPLERS),
+                   help="per_domain: --batch-size images from every source domain, concatenated (the official "
+                   "loader); pooled: --batch-size images from the union (default: the recipe's)")
     g.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
                    help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (faster where the CPU has bf16 units)")
 
@@ -94,7 +103,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         seed=a.seed, device=a.device,
         augment=onoff[a.augment], ensemble=onoff[a.ensemble], eval_every=a.eval_every,
         eval_subsample=a.eval_subsample, checkpoint_every=a.checkpoint_every, data_options=dict(a.data),
-        max_seconds=a.max_seconds, precision=a.precision)
+        max_seconds=a.max_seconds, precision=a.precision, recipe=a.recipe, sampler=a.sampler)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,18 @@ from pathlib import Path
 
 from .data.splits import SETTINGS
 from .methods import AVERAGES, METHODS
+from .recipes import (  # noqa: F401 - the toy/real defaults are re-exported for the CLI and the app
+    BETA_BY_SETTING,
+    REAL_HPARAMS,
+    SAMPLERS,
+    TOY_HPARAMS,
+    Recipe,
+    ema_decay_for,
+    find,
+    ours,
+)
+
+RECIPE_CHOICES = ("paper", "ours")
 
 
 class ConfigError(ValueError):
@@ -24,11 +36,6 @@ class ConfigError(ValueError):
         self.field = field_name
 
 
-# Measured defaults for the embedded world (toy-shapes + toy-clip); see the README's story table.
-TOY_HPARAMS = {"lr": 1e-4, "lam": 0.2, "steps": 500, "warmup_frac": 0.1, "augment": False, "ensemble": True}
-# The paper's defaults for real CLIPs (AdamW wd 0.1, cosine without warm-up, lam 0.3, lr 5e-6..1e-5).
-REAL_HPARAMS = {"lr": 1e-5, "lam": 0.3, "steps": 1000, "warmup_frac": 0.0, "augment": True, "ensemble": False}
-BETA_BY_SETTING = {"domain_shift": 0.5, "open_class": 0.1, "in_the_wild": 0.1}
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -44,13 +51,13 @@ class RunConfig:
     base_classes: list[str] | None = None
     method: str = "clipood"
     steps: int | None = None
-    batch_size: int = 32
+    batch_size: int | None = None  # per source domain with sampler per_domain, else per step
     lr: float | None = None
-    weight_decay: float = 0.1
+    weight_decay: float = 0.1  # the official main.py:123 default (recipes._COMMON)
     warmup_frac: float | None = None
     lam: float | None = None
     beta: float | None = None
-    ema_decay: float = 0.99
+    ema_decay: float | None = None  # default: horizon of a fifth of the run (recipes.ema_decay_for)
     wiseft_alpha: float = 0.5
     track: list[str] = field(default_factory=list)  # extra averages: bma, ema, wiseft, bma:<beta>
     track_eval: str = "final"  # evaluate extra averages at every evaluation ("all") or only at the end ("final")
@@ -64,6 +71,8 @@ class RunConfig:
     data_options: dict = field(default_factory=dict)  # dataset knobs, e.g. colour_bias, shots, eval_per
     max_seconds: float | None = None  # stop (as cancelled, resumable) after this wall time
     precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or force "bf16" / "fp32" on any device
+    recipe: str | None = None  # paper (official scripts.sh values) | ours; default: paper where one exists
+    sampler: str | None = None  # pooled | per_domain (batch_size images from each source domain, concatenated)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -101,6 +110,10 @@ def validate(c: RunConfig) -> None:
     _one_of(c.device, DEVICES, "device")
     _one_of(c.track_eval, ("all", "final"), "track_eval")
     _one_of(c.precision, PRECISIONS, "precision")
+    if c.recipe is not None:
+        _one_of(c.recipe, RECIPE_CHOICES, "recipe")
+    if c.sampler is not None:
+        _one_of(c.sampler, SAMPLERS, "sampler")
     _check(c.pretrained is None or isinstance(c.pretrained, str), "pretrained", "must be a tag or a file name")
     for name in ("augment", "ensemble"):
         _check(getattr(c, name) is None or isinstance(getattr(c, name), bool), name, "must be true or false")
@@ -110,7 +123,8 @@ def validate(c: RunConfig) -> None:
         v = getattr(c, name)
         _check(v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 10_000_000), name,
                f"must be an integer >= 0 (got {v!r})")
-    _check(isinstance(c.batch_size, int) and not isinstance(c.batch_size, bool) and 1 <= c.batch_size <= 65536,
+    _check(c.batch_size is None or (isinstance(c.batch_size, int) and not isinstance(c.batch_size, bool)
+                                    and 1 <= c.batch_size <= 65536),
            "batch_size", f"must be an integer in [1, 65536] (got {c.batch_size!r})")
     _check(c.lr is None or (_finite(c.lr) and 0 < c.lr <= 1), "lr", f"must be in (0, 1] (got {c.lr!r})")
     _check(_finite(c.weight_decay) and 0 <= c.weight_decay <= 10, "weight_decay", "must be in [0, 10]")
@@ -118,7 +132,7 @@ def validate(c: RunConfig) -> None:
            "must be in [0, 1)")
     _check(c.lam is None or (_finite(c.lam) and 0 <= c.lam <= 2), "lam", f"must be in [0, 2] (got {c.lam!r})")
     _check(c.beta is None or (_finite(c.beta) and 0 < c.beta <= 100), "beta", f"must be in (0, 100] (got {c.beta!r})")
-    _check(_finite(c.ema_decay) and 0 <= c.ema_decay < 1, "ema_decay", "must be in [0, 1)")
+    _check(c.ema_decay is None or (_finite(c.ema_decay) and 0 <= c.ema_decay < 1), "ema_decay", "must be in [0, 1)")
     _check(_finite(c.wiseft_alpha) and 0 <= c.wiseft_alpha <= 1, "wiseft_alpha", "must be in [0, 1]")
     _check(isinstance(c.seed, int) and not isinstance(c.seed, bool) and 0 <= c.seed < 2**31, "seed",
            "must be an integer in [0, 2^31)")
@@ -149,24 +163,38 @@ def is_toy(c: RunConfig) -> bool:
     return c.model in ("toy-clip", "tiny-random") or c.dataset == "toy-shapes"
 
 
+def pick_recipe(c: RunConfig) -> tuple[str, Recipe]:
+    """(name, recipe): the official one for (setting, dataset) with a real CLIP unless ``--recipe ours``."""
+    paper = None if is_toy(c) else find(c.setting, c.dataset)
+    if c.recipe == "paper" and paper is None:
+        from .recipes import available
+
+        why = "the embedded world has none" if is_toy(c) else f"none for {c.setting} on {c.dataset!r}"
+        raise ConfigError("recipe", f"paper: {why}; paper recipes exist for {', '.join(available())} "
+                                    "(use --recipe ours)")
+    if paper is not None and c.recipe != "ours":
+        return "paper", paper
+    return "ours", ours(is_toy(c), c.setting)
+
+
 def resolve(c: RunConfig) -> RunConfig:
-    """Fill every ``None`` with its default; the result is complete and validated."""
+    """Fill every ``None`` from the recipe (paper or ours); the result is complete, validated and names its recipe."""
     validate(c)
-    hp = TOY_HPARAMS if is_toy(c) else REAL_HPARAMS
-    method = METHODS[c.method]
     r = dataclasses.replace(c)
+    r.recipe, rec = pick_recipe(c)
+    method = METHODS[c.method]
+    for name in ("lr", "warmup_frac", "augment", "ensemble", "beta", "batch_size", "sampler"):
+        if getattr(r, name) is None:
+            setattr(r, name, rec.get(name))
     if r.steps is None:
-        r.steps = 0 if not method.trains else hp["steps"]
+        r.steps = rec.get("steps") if method.trains else 0
     if not method.trains:
         r.steps = 0
-    r.lr = hp["lr"] if r.lr is None else r.lr
-    r.warmup_frac = hp["warmup_frac"] if r.warmup_frac is None else r.warmup_frac
-    r.lam = (hp["lam"] if method.margin else 0.0) if r.lam is None else r.lam
+    r.lam = (rec.get("lam") if method.margin else 0.0) if r.lam is None else r.lam
     if not method.margin:
         r.lam = 0.0
-    r.beta = BETA_BY_SETTING[r.setting] if r.beta is None else r.beta
-    r.augment = hp["augment"] if r.augment is None else r.augment
-    r.ensemble = hp["ensemble"] if r.ensemble is None else r.ensemble
+    if r.ema_decay is None:
+        r.ema_decay = ema_decay_for(r.steps)
     if r.eval_every is None:
         r.eval_every = max(1, r.steps // 5) if r.steps else 0
     if r.checkpoint_every is None:

@@ -36,6 +36,7 @@ from .io import load_safetensors, save_safetensors
 from .methods import METHODS
 from .models import load_clip
 from .runstore import RunStore
+from .sampling import batch_indices, make_sampler  # noqa: F401 - batch_indices re-exported
 from .schedule import cosine_lr
 from .world.scenes import stable_seed
 
@@ -60,17 +61,6 @@ def text_features_cached(bundle, classes: list[str], templates, ensemble: bool, 
         _TEXT_CACHE[key] = class_text_features(bundle.model, bundle.tokenizer, [c.replace("_", " ") for c in classes],
                                                templates, device, ensemble)
     return _TEXT_CACHE[key]
-
-
-def batch_indices(n: int, batch: int, step: int, seed: int) -> np.ndarray:
-    """Indices (into the training split) of optimiser step ``step``: seeded epoch permutations, wrapped."""
-    start = step * batch
-    out = []
-    while len(out) < batch:
-        epoch, pos = divmod(start + len(out), n)
-        perm = np.random.default_rng(stable_seed("epoch", seed, epoch)).permutation(n)
-        out.extend(perm[pos: pos + batch - len(out)].tolist())
-    return np.asarray(out)
 
 
 @dataclass
@@ -301,7 +291,7 @@ def prepare(cfg: RunConfig, device):
     bundle = load_clip(cfg.model, cfg.pretrained, device)
     table = open_dataset(cfg.dataset, seed=cfg.seed, sources=cfg.sources, **cfg.data_options)
     splits = make_splits(table, cfg.setting, cfg.sources, cfg.targets, cfg.base_classes)
-    pipeline = ImagePipeline(bundle.image_size, bundle.mean, bundle.std)
+    pipeline = bundle.pipeline()  # the model's own eval geometry (open_clip's preprocess cfg)
     text = text_features_cached(bundle, table.classes, table.templates, cfg.ensemble, device)
     return bundle, table, splits, pipeline, text
 
@@ -422,7 +412,7 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
         model_for_step = DDP(visual, device_ids=[device.index] if device.type == "cuda" else None)
 
     warmup = int(round(cfg.warmup_frac * total))
-    n_train = len(splits.train)
+    sample = make_sampler(splits.train, table.domain_ids[splits.train], cfg.batch_size, cfg.seed, cfg.sampler)
     t_loop = time.time()
     images_seen = 0
     deadline = (t_start + cfg.max_seconds) if cfg.max_seconds else None
@@ -436,7 +426,7 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
             yield emit(FinishEvent("cancelled", s["reason"], s))
             return
         lr = cosine_lr(cfg.lr, step, total, warmup)
-        idx = splits.train[batch_indices(n_train, cfg.batch_size, step, cfg.seed)]
+        idx = sample(step)
         if dist_info.world > 1:
             idx = idx[dist_info.rank::dist_info.world]
         gen = torch.Generator().manual_seed(stable_seed("augment", cfg.seed, step))

@@ -73,6 +73,15 @@ class ClipBundle:
     std: tuple[float, float, float]
     model_id: str
     pretrained: str | None
+    interpolation: str = "bicubic"
+    resize_mode: str = "shortest"
+    quick_gelu: bool = False  # what the tower was built with (OpenAI weights need it)
+
+    def pipeline(self):
+        """The eval/train image pipeline this model was trained with (size, mean/std, resize)."""
+        from .data.pipeline import ImagePipeline
+
+        return ImagePipeline(self.image_size, self.mean, self.std, self.interpolation, self.resize_mode)
 
     @property
     def logit_scale(self) -> float:
@@ -163,7 +172,8 @@ def load_clip(model: str = "toy-clip", pretrained: str | None = None, device: st
                 m = open_clip.create_model(name, pretrained=None)
             tokenizer = open_clip.get_tokenizer(name)
         else:
-            m = open_clip.create_model(name, pretrained=tag, weights_only=True, require_pretrained=bool(tag))
+            m = open_clip.create_model(name, pretrained=tag, weights_only=True, require_pretrained=bool(tag),
+                                       force_quick_gelu=tag_needs_quick_gelu(name, tag))
             tokenizer = open_clip.get_tokenizer(name)
     except ModelLoadError:
         raise
@@ -180,4 +190,24 @@ def load_clip(model: str = "toy-clip", pretrained: str | None = None, device: st
     std = tuple(getattr(v, "image_std", None) or open_clip.OPENAI_DATASET_STD)
     pp = getattr(v, "preprocess_cfg", None) or {}
     mean, std = tuple(pp.get("mean", mean)), tuple(pp.get("std", std))
-    return ClipBundle(m, tokenizer, int(size), mean, std, model, tag)
+    return ClipBundle(m, tokenizer, int(size), mean, std, model, tag, str(pp.get("interpolation") or "bicubic"),
+                      str(pp.get("resize_mode") or "shortest"), uses_quick_gelu(m))
+
+
+def tag_needs_quick_gelu(name: str, tag: str | None) -> bool:
+    """Whether a built-in model + pretrained tag was trained with QuickGELU (open_clip's pretrained cfg says so).
+
+    open_clip builds ``ViT-B-16`` with nn.GELU and only warns when the ``openai`` tag needs QuickGELU; every
+    OpenAI number would then be off, so the tower is built as the weights were trained.
+    """
+    import open_clip
+
+    if not tag or name.startswith(("local-dir:", "hf-hub:")) or name not in open_clip.list_models():
+        return False
+    return bool(open_clip.get_pretrained_cfg(name, tag).get("quick_gelu", False))
+
+
+def uses_quick_gelu(model: torch.nn.Module) -> bool:
+    from open_clip.transformer import QuickGELU
+
+    return any(isinstance(mod, QuickGELU) for mod in model.modules())

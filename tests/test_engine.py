@@ -46,7 +46,7 @@ def test_settings_produce_their_splits(tiny_cfg, tmp_path):
     s = run_to_end(tiny_cfg(setting="open_class", steps=2), tmp_path / "oc")
     assert set(s["result"]) == {"base", "new", "hm"}
     s = run_to_end(tiny_cfg(setting="in_the_wild", steps=2), tmp_path / "iw")
-    assert set(s["result"]) == {"id", "ood_base", "ood_new", "hm"}
+    assert set(s["result"]) == {"id", "ood_base", "ood_new", "total", "hm"}
 
 
 def test_training_moves_weights_and_bma_lags(tiny_cfg, tmp_path):

@@ -108,3 +108,23 @@ def test_toy_world_default_base_alternates():
     s = make_splits(t, "open_class")
     assert s.base == list(range(0, 16, 2)) and s.new == list(range(1, 16, 2))
     assert make_splits(t, "open_class", base_classes=["circle", "square"]).base == [0, 1]
+
+
+@pytest.mark.parametrize("k", [7, 37, 47, 101])
+def test_odd_class_counts_ceil_for_open_class_floor_in_the_wild(k):
+    """CoOp's subsample_classes takes base = labels[:ceil(K/2)]; CLIPood's converter_domainbed takes floor(K/2)."""
+    import math
+
+    t = _table(n_per=5, classes=k)
+    oc = make_splits(t, "open_class", ["a"])
+    assert oc.base == list(range(math.ceil(k / 2))) and oc.new == list(range(math.ceil(k / 2), k))
+    wild = make_splits(t, "in_the_wild", ["a"], ["c"])
+    assert wild.base == list(range(k // 2)) and wild.new == list(range(k // 2, k))
+
+
+def test_in_the_wild_total_is_every_target_image_among_all_classes():
+    t = _table(classes=7)
+    s = make_splits(t, "in_the_wild", ["a"], ["c", "d"])
+    total = s.evals["total"]
+    assert sorted(total.indices) == sorted(np.concatenate([s.evals["ood_base"].indices, s.evals["ood_new"].indices]))
+    assert total.candidates == list(range(7))

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-PREPROCESS_VERSION = "resize-short-bicubic-antialias-centercrop-v1"  # bump when pipeline.raw changes
+PREPROCESS_VERSION = "open-clip-eval-geometry-v2"  # bump when pipeline.raw changes
 
 
 def cache_root() -> Path | None:
@@ -66,7 +66,7 @@ def eval_images(table, indices: np.ndarray, pipeline, batch: int | None = None) 
     if not fp or root is None:
         return compute()
     idx_hash = hashlib.sha256(np.ascontiguousarray(indices, dtype=np.int64).tobytes()).hexdigest()
-    key = key_of(fp, idx_hash, pipeline.size, PREPROCESS_VERSION)
+    key = key_of(fp, idx_hash, pipeline.size, PREPROCESS_VERSION, pipeline.interpolation, pipeline.resize_mode)
     path = root / "eval" / f"{key}.safetensors"
     if path.is_file():
         try:

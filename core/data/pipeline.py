@@ -49,18 +49,42 @@ def _random_resized_crop(x: torch.Tensor, size: int, gen: torch.Generator, scale
     return _resize_center(x, size)
 
 
-class ImagePipeline:
-    """Model-specific preprocessing; ``augment`` switches on RandomResizedCrop(0.7-1) + horizontal flip."""
+def _open_clip_geometry(size: int, interpolation: str, resize_mode: str):
+    """The resize/crop steps of open_clip's own eval transform (everything before ToTensor + Normalize), so a real
+    image reaches the model exactly as ``open_clip.create_model_and_transforms`` would feed it."""
+    from open_clip.transform import image_transform
 
-    def __init__(self, image_size: int, mean, std):
+    steps = image_transform(size, is_train=False, resize_mode=resize_mode, interpolation=interpolation).transforms
+    return [t for t in steps if type(t).__name__ not in ("MaybeConvertMode", "MaybeToTensor", "ToTensor",
+                                                          "Normalize")]
+
+
+class ImagePipeline:
+    """Model-specific preprocessing; ``augment`` switches on RandomResizedCrop(0.7-1) + horizontal flip.
+
+    PIL images (real data) go through open_clip's eval geometry for the model (interpolation, resize mode);
+    uint8 tensors (the toy world) through an equivalent torch resize.
+    """
+
+    def __init__(self, image_size: int, mean, std, interpolation: str = "bicubic", resize_mode: str = "shortest"):
         self.size = int(image_size)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255
+        self.interpolation, self.resize_mode = interpolation, resize_mode
+        self._geometry = None
+
+    def _raw_one(self, im) -> torch.Tensor:
+        if isinstance(im, torch.Tensor):
+            return _resize_center(im, self.size).round().clamp(0, 255).to(torch.uint8)
+        if self._geometry is None:
+            self._geometry = _open_clip_geometry(self.size, self.interpolation, self.resize_mode)
+        for t in self._geometry:
+            im = t(im)
+        return _to_tensor(im)
 
     def raw(self, images: list) -> torch.Tensor:
         """uint8 (B, 3, S, S) at the model's size, no augmentation (cacheable)."""
-        return torch.stack([_resize_center(_to_tensor(im), self.size).round().clamp(0, 255).to(torch.uint8)
-                            for im in images])
+        return torch.stack([self._raw_one(im) for im in images])
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x.float() - self.mean.to(x.device)) / self.std.to(x.device)

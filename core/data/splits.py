@@ -2,11 +2,13 @@
 
 - ``domain_shift``: train = train pool of the sources; ``id`` = test pool of the sources; ``ood`` = every image of
   the targets (also ``ood/<domain>``). All classes are candidates.
-- ``open_class`` (base classes: ``base_classes``, else the table's ``default_base``, else the first half in label
-  order): train = train pool of the base classes; ``base`` = test pool of base classes among base names;
-  ``new`` = test pool of new classes among new names; ``hm`` = their harmonic mean. Domains: the sources.
-- ``in_the_wild``: train = train pool of the base classes in the sources; ``id`` = test pool of the base classes in
-  the sources (base names); ``ood_base`` / ``ood_new`` = every image of the targets among all class names; ``hm``.
+- ``open_class`` (base classes: ``base_classes``, else the table's ``default_base``, else the first ceil(K/2) in
+  label order, as CoOp's ``subsample_classes``): train = train pool of the base classes; ``base`` = test pool of
+  base classes among base names; ``new`` = test pool of new classes among new names; ``hm`` = their harmonic mean.
+  Domains: the sources.
+- ``in_the_wild`` (base: the first floor(K/2) classes, as the official ``converter_domainbed.py``): train = train
+  pool of the base classes in the sources; ``id`` = test pool of the base classes in the sources (base names);
+  ``ood_base`` / ``ood_new`` = every image of the targets among all class names; ``total`` = both together; ``hm``.
 """
 
 from __future__ import annotations
@@ -70,7 +72,15 @@ def resolve_domains(table: ImageTable, setting: str, sources: list[str] | None,
     return src, tgt
 
 
-def resolve_classes(table: ImageTable, base: list[str] | None) -> tuple[list[int], list[int]]:
+def default_base_count(k: int, setting: str) -> int:
+    """Base classes by default: ceil(K/2) for open class (KaiyangZhou/CoOp datasets/oxford_pets.py:163,
+    ``m = math.ceil(n / 2)``), floor(K/2) in the wild (thuml/CLIPood converter_domainbed.py:26,
+    ``keys[:int((1 - open_ratio) * len(keys))]`` with ``open_ratio=0.5``, engine.py:94)."""
+    return -(-k // 2) if setting == "open_class" else k // 2
+
+
+def resolve_classes(table: ImageTable, base: list[str] | None,
+                    setting: str = "open_class") -> tuple[list[int], list[int]]:
     k = len(table.classes)
     if base:
         unknown = [b for b in base if b not in table.classes]
@@ -78,7 +88,7 @@ def resolve_classes(table: ImageTable, base: list[str] | None) -> tuple[list[int
             raise DatasetError(f"base classes not in {table.name}: {unknown}")
         b = sorted(table.classes.index(x) for x in base)
     else:
-        b = list(range(k // 2))
+        b = list(range(default_base_count(k, setting)))
     n = [c for c in range(k) if c not in b]
     if not b or not n:
         raise DatasetError("open-class settings need at least one base and one new class")
@@ -106,7 +116,7 @@ def make_splits(table: ImageTable, setting: str, sources: list[str] | None = Non
             evals[f"ood/{table.domains[d]}"] = EvalSplit(np.flatnonzero(table.domain_ids == d), all_classes)
         s = Splits(setting, np.flatnonzero(in_src & train_pool), all_classes, evals, sources=src, targets=tgt)
     else:
-        base, new = resolve_classes(table, base_classes or list(table.default_base) or None)
+        base, new = resolve_classes(table, base_classes or list(table.default_base) or None, setting)
         is_base = np.isin(table.labels, base)
         if setting == "open_class":
             evals = {"base": EvalSplit(np.flatnonzero(in_src & test_pool & is_base), base),
@@ -116,7 +126,8 @@ def make_splits(table: ImageTable, setting: str, sources: list[str] | None = Non
         else:
             evals = {"id": EvalSplit(np.flatnonzero(in_src & test_pool & is_base), base),
                      "ood_base": EvalSplit(np.flatnonzero(in_tgt & is_base), all_classes),
-                     "ood_new": EvalSplit(np.flatnonzero(in_tgt & ~is_base), all_classes)}
+                     "ood_new": EvalSplit(np.flatnonzero(in_tgt & ~is_base), all_classes),
+                     "total": EvalSplit(np.flatnonzero(in_tgt), all_classes)}  # DISAM's Base/New/Total
             s = Splits(setting, np.flatnonzero(in_src & train_pool & is_base), base, evals,
                        harmonic={"hm": ("ood_base", "ood_new")}, sources=src, targets=tgt, base=base, new=new)
     if len(s.train) == 0:

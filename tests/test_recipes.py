@@ -1,0 +1,88 @@
+"""The recipe registry: official values with their scripts.sh line, derived steps, selection and recording; the
+per-domain sampler; the EMA horizon."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from core.config import ConfigError, RunConfig, resolve
+from core.recipes import ITERS_PER_EPOCH, OFFICIAL_NAMES, RECIPES, SCRIPTS, describe, ema_decay_for, find, load_official
+from core.sampling import make_sampler
+
+
+def test_every_value_names_its_source_and_the_line_says_so():
+    lines = SCRIPTS.read_text().splitlines()
+    assert len(RECIPES) == 5 + 11 + 2
+    for (setting, dataset), r in RECIPES.items():
+        for name, (value, source) in r.values.items():
+            assert re.match(r"thuml/CLIPood@bc0d874 \w+\.(py|sh):\d+", source), (setting, dataset, name, source)
+            m = re.search(r"scripts\.sh:(\d+) (\S+)", source)
+            if m:  # the cited line really is this (task, dataset) and carries this value after that flag
+                words = lines[int(m.group(1)) - 1].split()
+                assert words[words.index("--task") + 1] == setting and OFFICIAL_NAMES[words[words.index("-d") + 1]] \
+                    == dataset
+                given = float(words[words.index(m.group(2)) + 1])
+                assert given == (value / ITERS_PER_EPOCH if name == "steps" else value), (dataset, name)
+
+
+def test_derived_values_and_samplers():
+    assert find("domain_shift", "domainnet").get("steps") == 20 * ITERS_PER_EPOCH
+    assert {r.get("sampler") for (s, _), r in RECIPES.items() if s != "open_class"} == {"per_domain"}
+    assert {r.get("sampler") for (s, _), r in RECIPES.items() if s == "open_class"} == {"pooled"}
+    assert "scripts.sh:39" in describe("open_class", "eurosat")
+
+
+def test_disagreeing_official_lines_are_refused(tmp_path):
+    f = tmp_path / "scripts.sh"
+    f.write_text("python main.py x -d PACS --task domain_shift --targets 0 -b 12 --lr 5e-6 --epochs 10 --lam 0.3 "
+                 "--beta 0.5\npython main.py x -d PACS --task domain_shift --targets 1 -b 12 --lr 1e-5 --epochs 10 "
+                 "--lam 0.3 --beta 0.5\n")
+    with pytest.raises(ValueError, match="scripts.sh:2"):
+        load_official(f)
+
+
+def test_paper_recipe_is_the_default_for_real_clips_and_is_recorded():
+    r = resolve(RunConfig(dataset="office-home", model="ViT-B-16", targets=["Art"]))
+    assert (r.recipe, r.lr, r.steps, r.batch_size, r.sampler, r.lam, r.beta) == \
+        ("paper", 1e-5, 5000, 12, "per_domain", 0.3, 0.5)
+    assert json.loads(json.dumps(r.to_dict()))["recipe"] == "paper"
+    mine = resolve(RunConfig(dataset="office-home", model="ViT-B-16", lr=2e-6, batch_size=8, sampler="pooled"))
+    assert (mine.recipe, mine.lr, mine.batch_size, mine.sampler, mine.steps) == ("paper", 2e-6, 8, "pooled", 5000)
+    ours = resolve(RunConfig(dataset="office-home", model="ViT-B-16", recipe="ours"))
+    assert (ours.recipe, ours.lr, ours.steps, ours.sampler) == ("ours", 1e-5, 1000, "pooled")
+
+
+def test_toy_world_keeps_its_measured_defaults():
+    r = resolve(RunConfig())
+    assert (r.recipe, r.lr, r.steps, r.batch_size, r.sampler, r.ema_decay) == ("ours", 1e-4, 500, 32, "pooled", 0.99)
+    with pytest.raises(ConfigError, match=r"--recipe: paper: the embedded world has none; paper recipes exist for "):
+        resolve(RunConfig(recipe="paper"))
+    with pytest.raises(ConfigError, match="none for domain_shift on 'folder:x'"):
+        resolve(RunConfig(dataset="folder:x", model="ViT-B-16", recipe="paper"))
+
+
+def test_ema_horizon_is_a_fifth_of_the_run():
+    assert ema_decay_for(500) == 0.99 and ema_decay_for(5000) == 0.999 and ema_decay_for(10_000) == 0.9995
+    for steps in (50, 500, 2500):
+        assert abs(1 / (1 - ema_decay_for(steps)) - steps / 5) < 1e-6 * steps
+    assert resolve(RunConfig(dataset="pacs", model="ViT-B-16")).ema_decay == 0.999
+
+
+def test_per_domain_sampler_takes_batch_from_every_domain():
+    train = np.arange(100, 130)
+    domains = np.array([0] * 20 + [1] * 6 + [2] * 4)  # one large, two small source domains
+    sample = make_sampler(train, domains, 3, seed=0, kind="per_domain")
+    seen = {d: [] for d in range(3)}
+    for step in range(4):
+        rows = sample(step)
+        assert len(rows) == 9
+        for d in range(3):
+            part = rows[3 * d: 3 * d + 3]
+            assert set(domains[part - 100]) == {d}
+            seen[d] += part.tolist()
+    assert sorted(seen[2][:4]) == [126, 127, 128, 129]  # the small domain is cycled through, an epoch at a time
+    assert (sample(2) == make_sampler(train, domains, 3, seed=0, kind="per_domain")(2)).all()  # resumable
+    pooled = make_sampler(train, domains, 9, seed=0)
+    assert len(pooled(0)) == 9 and set(pooled(0)) <= set(train)
