@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .clipood import BetaMovingAverage, ExponentialMovingAverage, interpolate_weights, margin_metric_softmax_loss
+from .clipood import BetaMovingAverage, ExponentialMovingAverage, interpolate_weights
 from .config import RunConfig, resolve
 from .data import make_splits, open_dataset
 from .data.cache import eval_images
@@ -38,6 +38,7 @@ from .models import load_clip
 from .runstore import RunStore
 from .sampling import batch_indices, make_sampler  # noqa: F401 - batch_indices re-exported
 from .schedule import cosine_lr
+from .step import make_optimizer, optimiser_step, result_key, result_weights, step_loss, use_bf16  # noqa: F401
 from .world.scenes import stable_seed
 
 _TEXT_CACHE: dict[tuple, torch.Tensor] = {}
@@ -67,6 +68,7 @@ def text_features_cached(bundle, classes: list[str], templates, ensemble: bool, 
 class _Dist:
     rank: int = 0
     world: int = 1
+    device: torch.device | None = None  # this rank's device (cuda:LOCAL_RANK under torchrun)
 
     @property
     def main(self) -> bool:
@@ -74,14 +76,31 @@ class _Dist:
 
 
 def _init_distributed(device: torch.device) -> _Dist:
+    """torchrun: each rank on its own GPU (LOCAL_RANK -> set_device, NCCL), gloo on CPU; one process otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return _Dist()
+        return _Dist(device=device)
     import torch.distributed as dist
 
+    if device.type == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size())
+    return _Dist(dist.get_rank(), dist.get_world_size(), device)
+
+
+def agreed_stop(dist_info: _Dist, user_stop: bool, past_deadline: bool) -> tuple[bool, bool]:
+    """(user stop, deadline) as every rank sees them: one rank's stop or deadline stops all ranks at the same step,
+    so none is left blocking in an all-reduce the others have left."""
+    if dist_info.world <= 1:
+        return user_stop, past_deadline
+    import torch.distributed as dist
+
+    flags = torch.tensor([float(user_stop), float(past_deadline)], device=dist_info.device)
+    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+    return bool(flags[0].item()), bool(flags[1].item())
 
 
 class _Evaluator:
@@ -229,6 +248,7 @@ def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.
     stop = stop or threading.Event()
     device = pick_device(cfg.device)
     dist_info = _init_distributed(device)
+    device = dist_info.device
     writer = store if (store is not None and dist_info.main) else None
     if writer is not None and not resume:
         writer.dir.mkdir(parents=True, exist_ok=True)
@@ -294,46 +314,6 @@ def prepare(cfg: RunConfig, device):
     pipeline = bundle.pipeline()  # the model's own eval geometry (open_clip's preprocess cfg)
     text = text_features_cached(bundle, table.classes, table.templates, cfg.ensemble, device)
     return bundle, table, splits, pipeline, text
-
-
-def use_bf16(cfg: RunConfig, device: torch.device) -> bool:
-    """bf16 autocast for the forward passes: on CUDA by default; on a CPU only when asked (``precision="bf16"``, about
-    1.3x on a bf16-capable CPU, see BENCHMARKS.md), because the embedded world's published numbers are fp32 ones."""
-    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-
-
-def make_optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
-    """Fused AdamW on CUDA (one kernel for all parameters); torch's default elsewhere (fused is noise-level on CPU)."""
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")
-
-
-def step_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, text: torch.Tensor, lam: float,
-              logit_scale: float, amp: bool) -> torch.Tensor:
-    """Forward (bf16 autocast when ``amp``) and the MMS loss in fp32. No host sync: the caller decides when."""
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-        feats = model(x)
-    return margin_metric_softmax_loss(feats.float(), text, y, lam, logit_scale)
-
-
-def optimiser_step(loss: torch.Tensor, visual: torch.nn.Module, opt: torch.optim.Optimizer, lr: float,
-                   averages: dict) -> float | None:
-    """One update: lr, backward, AdamW, then every weight average. Returns the BMA weight of this step (or None).
-
-    Kept apart from :func:`step_loss` so the finite-loss check sits between them and a NaN never reaches the weights.
-    """
-    for g in opt.param_groups:
-        g["lr"] = lr
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    bma_w = None
-    for name, a in averages.items():
-        if isinstance(a, tuple):
-            continue  # WiSE-FT: computed from theta0 and the final weights
-        w = a.update(visual)
-        if name == "bma":
-            bma_w = w
-    return bma_w
 
 
 def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summary, t_start):
@@ -418,8 +398,9 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
     deadline = (t_start + cfg.max_seconds) if cfg.max_seconds else None
     text_dev = train_text.to(device)
     for step in range(start, total):
-        if stop.is_set() or (deadline is not None and time.time() > deadline):
-            why = "stopped by the user" if stop.is_set() else f"time limit of {cfg.max_seconds:g} s reached"
+        user_stop, late = agreed_stop(dist_info, stop.is_set(), deadline is not None and time.time() > deadline)
+        if user_stop or late:
+            why = "stopped by the user" if user_stop else f"time limit of {cfg.max_seconds:g} s reached"
             if dist_info.main and state["ckpt_step"] != step and total > 0:
                 yield from _checkpoint(writer, visual, opt, averages, step, state, emit)
             s = summary("cancelled", why + f" at step {step}/{total}; resume with --resume")
@@ -477,17 +458,12 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
     else:
         acc = {"current": zs}
     final = acc["current"]
-    res_key = {"zeroshot": None, "last": "current"}.get(method.result, method.result)
+    res_key = result_key(method.result)
     result = state["zeroshot"] if res_key is None else acc[res_key]
     state["tracked"] = {k: v for k, v in acc.items() if k != "current"}
     if writer is not None and total > 0:
         yield from _checkpoint(writer, visual, opt, averages, total, state, emit)
-        if res_key == "current":
-            res_weights = visual.state_dict()
-        elif method.result == "wiseft":
-            res_weights = interpolate_weights(theta0, visual.state_dict(), averages["wiseft"][1])
-        else:
-            res_weights = averages[res_key].module.state_dict()
+        res_weights = result_weights(method.result, theta0, visual.state_dict(), averages)
         save_safetensors(res_weights, writer.result_checkpoint, metadata={"method": cfg.method, "what": "visual"})
         yield emit(CheckpointEvent(total, str(writer.result_checkpoint)))
     s = summary("done", "finished", final=final, result=result)
