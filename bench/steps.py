@@ -1,8 +1,8 @@
 """Training-step benchmarks: our CLIPood step vs the seed code's step design, BMA cost, FLOP/s.
 
-*Our step* is the engine's own code: ``core.engine.step_loss`` (bf16 autocast on CUDA, ``margin_metric_softmax_loss``),
+*Our step* is the engine's own code: ``core.step.step_loss`` (bf16 autocast on CUDA, ``margin_metric_softmax_loss``),
 the same ``loss.item()`` cadence as ``core.engine._run`` (every step on CPU, every 10th on CUDA), then
-``core.engine.optimiser_step`` (AdamW from ``make_optimizer``, ``BetaMovingAverage.update`` with foreach ops).
+``core.step.optimiser_step`` (AdamW from ``make_optimizer``, ``BetaMovingAverage.update`` with foreach ops).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from collections.abc import Callable
 
 import torch
 
-from core import engine
+from core import step as engine_step
 from core.clipood import BetaMovingAverage, margin_metric_softmax_loss
 from core.schedule import cosine_lr
 
 from .common import median, paired, paired_ratio, spread, sync, time_calls
 from .seed_design import SeedStep
 
-step_loss = engine.step_loss
-optimiser_step = engine.optimiser_step
-STEP_CODE_PATH = "core.engine.step_loss + core.engine.optimiser_step + core.engine.make_optimizer"
+step_loss = engine_step.step_loss
+optimiser_step = engine_step.optimiser_step
+STEP_CODE_PATH = "core.step.step_loss + core.step.optimiser_step + core.step.make_optimizer"
 
 # image-tower configs (open_clip); text towers are not needed for a step
 PAPER_BATCHES = (36, 256)
@@ -98,7 +98,7 @@ class OursStep:
             p.requires_grad_(True)
         self.amp = (dev.type == "cuda") if amp is None else amp
         if fused is None and foreach is None:
-            self.opt = engine.make_optimizer(self.visual.parameters(), lr, weight_decay, dev)
+            self.opt = engine_step.make_optimizer(self.visual.parameters(), lr, weight_decay, dev)
         else:  # a variant the CPU table reports
             self.opt = torch.optim.AdamW(self.visual.parameters(), lr=lr, weight_decay=weight_decay,
                                          fused=bool(fused), foreach=foreach)

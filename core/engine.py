@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .clipood import BetaMovingAverage, ExponentialMovingAverage, interpolate_weights, margin_metric_softmax_loss
+from .clipood import BetaMovingAverage, ExponentialMovingAverage, interpolate_weights
 from .config import RunConfig, resolve
 from .data import make_splits, open_dataset
 from .data.cache import eval_images
@@ -38,6 +38,7 @@ from .models import load_clip
 from .runstore import RunStore
 from .sampling import batch_indices, make_sampler  # noqa: F401 - batch_indices re-exported
 from .schedule import cosine_lr
+from .step import make_optimizer, optimiser_step, result_key, result_weights, step_loss, use_bf16  # noqa: F401
 from .world.scenes import stable_seed
 
 _TEXT_CACHE: dict[tuple, torch.Tensor] = {}
@@ -315,46 +316,6 @@ def prepare(cfg: RunConfig, device):
     return bundle, table, splits, pipeline, text
 
 
-def use_bf16(cfg: RunConfig, device: torch.device) -> bool:
-    """bf16 autocast for the forward passes: on CUDA by default; on a CPU only when asked (``precision="bf16"``, about
-    1.3x on a bf16-capable CPU, see BENCHMARKS.md), because the embedded world's published numbers are fp32 ones."""
-    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
-
-
-def make_optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
-    """Fused AdamW on CUDA (one kernel for all parameters); torch's default elsewhere (fused is noise-level on CPU)."""
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=device.type == "cuda")
-
-
-def step_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, text: torch.Tensor, lam: float,
-              logit_scale: float, amp: bool) -> torch.Tensor:
-    """Forward (bf16 autocast when ``amp``) and the MMS loss in fp32. No host sync: the caller decides when."""
-    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
-        feats = model(x)
-    return margin_metric_softmax_loss(feats.float(), text, y, lam, logit_scale)
-
-
-def optimiser_step(loss: torch.Tensor, visual: torch.nn.Module, opt: torch.optim.Optimizer, lr: float,
-                   averages: dict) -> float | None:
-    """One update: lr, backward, AdamW, then every weight average. Returns the BMA weight of this step (or None).
-
-    Kept apart from :func:`step_loss` so the finite-loss check sits between them and a NaN never reaches the weights.
-    """
-    for g in opt.param_groups:
-        g["lr"] = lr
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    bma_w = None
-    for name, a in averages.items():
-        if isinstance(a, tuple):
-            continue  # WiSE-FT: computed from theta0 and the final weights
-        w = a.update(visual)
-        if name == "bma":
-            bma_w = w
-    return bma_w
-
-
 def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summary, t_start):
     torch.manual_seed(cfg.seed)
     method = METHODS[cfg.method]
@@ -497,17 +458,12 @@ def _run(cfg, device, dist_info, store, writer, stop, resume, state, emit, summa
     else:
         acc = {"current": zs}
     final = acc["current"]
-    res_key = {"zeroshot": None, "last": "current"}.get(method.result, method.result)
+    res_key = result_key(method.result)
     result = state["zeroshot"] if res_key is None else acc[res_key]
     state["tracked"] = {k: v for k, v in acc.items() if k != "current"}
     if writer is not None and total > 0:
         yield from _checkpoint(writer, visual, opt, averages, total, state, emit)
-        if res_key == "current":
-            res_weights = visual.state_dict()
-        elif method.result == "wiseft":
-            res_weights = interpolate_weights(theta0, visual.state_dict(), averages["wiseft"][1])
-        else:
-            res_weights = averages[res_key].module.state_dict()
+        res_weights = result_weights(method.result, theta0, visual.state_dict(), averages)
         save_safetensors(res_weights, writer.result_checkpoint, metadata={"method": cfg.method, "what": "visual"})
         yield emit(CheckpointEvent(total, str(writer.result_checkpoint)))
     s = summary("done", "finished", final=final, result=result)

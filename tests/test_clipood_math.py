@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -69,10 +70,16 @@ def test_beta_weights_closed_form(T, b):
     assert torch.allclose(w, ref, rtol=1e-9)
 
 
-def test_beta_shares_match_method_doc():
-    s = beta_shares(5000, 0.5)
-    assert abs(s["zeroshot"] - 0.0064) < 5e-4 and abs(s["last_10pct"] - 0.203) < 2e-3
-    assert abs(beta_shares(500, 0.1)["zeroshot"] - 0.0917) < 5e-4
+@pytest.mark.parametrize("T,b", [(5000, 0.5), (500, 0.1), (9, 2.0)])
+def test_beta_shares_from_the_density(T, b):
+    w = beta_dist.pdf((np.arange(T + 1) + 0.5) / (T + 1), b, b)
+    w = w / w.sum()
+    k = max(1, (T + 1) // 10)
+    s = beta_shares(T, b)
+    assert s["zeroshot"] == pytest.approx(w[0], rel=1e-9)
+    assert s["first_10pct"] == pytest.approx(w[:k].sum(), rel=1e-9)
+    assert s["last_10pct"] == pytest.approx(w[-k:].sum(), rel=1e-9)
+    assert (s["zeroshot"] > 1 / (T + 1)) == (b < 1), "a U-shaped Beta puts more than a uniform share on t = 0"
 
 
 @pytest.mark.parametrize("T,b", [(1, 0.5), (7, 0.5), (50, 0.1), (20, 1.0), (30, 3.0)])

@@ -1,0 +1,97 @@
+"""The trainer step (``core/step.py``) on a tiny module: loss, update, averages and result weights, in milliseconds."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from core.clipood import BetaMovingAverage, ExponentialMovingAverage, beta_weights
+from core.methods import METHODS
+from core.step import make_optimizer, optimiser_step, result_key, result_weights, step_loss, use_bf16
+
+
+def _toy(seed=0, k=5, d=8, n=16):
+    g = torch.Generator().manual_seed(seed)
+    model = torch.nn.Linear(6, d)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(d, 6, generator=g))
+        model.bias.copy_(torch.randn(d, generator=g))
+    x = torch.randn(n, 6, generator=g)
+    text = F.normalize(torch.randn(k, d, generator=g), dim=-1)
+    y = torch.randint(0, k, (n,), generator=g)
+    return model, x, y, text
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.2, 0.7])
+def test_step_loss_is_mms_with_the_given_lambda(lam):
+    model, x, y, t = _toy()
+    cos = F.normalize(model(x), dim=-1) @ t.t()
+    ref = F.cross_entropy(30.0 * (cos + lam * (1 - t[y] @ t.t())), y)  # margin on every non-target class
+    got = step_loss(model, x, y, t, lam, 30.0, amp=False)
+    assert got.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert got.dtype == torch.float32 and got.requires_grad
+    if lam:
+        assert got.item() > step_loss(model, x, y, t, 0.0, 30.0, amp=False).item()
+
+
+def test_step_loss_uses_the_logit_scale():
+    model, x, y, t = _toy(1)
+    assert step_loss(model, x, y, t, 0.2, 10.0, False).item() != pytest.approx(
+        step_loss(model, x, y, t, 0.2, 40.0, False).item(), rel=1e-3)
+
+
+def test_optimiser_step_sets_lr_updates_weights_and_every_average():
+    model, x, y, t = _toy(2)
+    before = model.weight.detach().clone()
+    opt = make_optimizer(model.parameters(), lr=0.5, weight_decay=0.0, device=torch.device("cpu"))
+    averages = {"bma": BetaMovingAverage(model, 4, 0.5), "ema": ExponentialMovingAverage(model, 0.9),
+                "wiseft": ("wiseft", 0.5)}
+    share = optimiser_step(step_loss(model, x, y, t, 0.2, 30.0, False), model, opt, 1e-2, averages)
+    assert all(g["lr"] == 1e-2 for g in opt.param_groups)
+    delta = (model.weight.detach() - before).abs()
+    assert delta.max().item() == pytest.approx(1e-2, rel=1e-3), "Adam's first step moves weights by the lr"
+    w = beta_weights(4, 0.5)
+    assert share == pytest.approx(float(w[1] / w.sum()))
+    expected_bma = (w[0] * before.double() + w[1] * model.weight.detach().double()) / (w[0] + w[1])
+    assert torch.allclose(averages["bma"].module.weight.double(), expected_bma, atol=1e-6)
+    assert torch.allclose(averages["ema"].module.weight, 0.9 * before + 0.1 * model.weight.detach(), atol=1e-6)
+    assert averages["bma"].t == 1 and averages["ema"].t == 1
+
+
+def test_optimiser_step_without_bma_returns_none_and_applies_weight_decay():
+    model, x, y, t = _toy(3)
+    opt = make_optimizer(model.parameters(), lr=0.1, weight_decay=0.5, device=torch.device("cpu"))
+    assert opt.param_groups[0]["weight_decay"] == 0.5 and isinstance(opt, torch.optim.AdamW)
+    assert optimiser_step(step_loss(model, x, y, t, 0.0, 30.0, False), model, opt, 1e-3, {}) is None
+
+
+def test_result_key_of_every_method():
+    keys = {name: result_key(m.result) for name, m in METHODS.items()}
+    assert keys["zeroshot"] is None
+    assert keys["finetune"] == keys["mms"] == "current"
+    assert keys["clipood"] == keys["bma"] == "bma" and keys["ema"] == "ema" and keys["wiseft"] == "wiseft"
+
+
+def test_result_weights_of_every_kind():
+    model, *_ = _toy(4)
+    theta0 = {k: v.clone() for k, v in model.state_dict().items()}
+    bma = BetaMovingAverage(model, 2, 0.5)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    bma.update(model)
+    last = model.state_dict()
+    assert result_weights("zeroshot", theta0, last, {}) is theta0
+    assert result_weights("last", theta0, last, {}) is last
+    wise = result_weights("wiseft", theta0, last, {"wiseft": ("wiseft", 0.25)})
+    assert torch.allclose(wise["weight"], theta0["weight"] + 0.25)
+    assert torch.equal(result_weights("bma", theta0, last, {"bma": bma})["weight"], bma.module.weight)
+
+
+@pytest.mark.parametrize("precision,device,expected", [
+    ("auto", "cpu", False), ("auto", "cuda", True), ("bf16", "cpu", True), ("fp32", "cuda", False)])
+def test_use_bf16(precision, device, expected):
+    class Cfg:
+        pass
+
+    c = Cfg()
+    c.precision = precision
+    assert use_bf16(c, torch.device(device)) is expected
