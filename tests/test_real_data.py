@@ -281,24 +281,71 @@ def test_open_class_preset_uses_hub_test_split_shots_and_coop_template(tmp_path)
     assert s["config"]["data_options"]["shots"] == 2
 
 
-def test_caltech_preset_drops_background_classes_and_reads_data_files(tmp_path):
-    classes = ("BACKGROUND_Google", "Faces_easy", "accordion", "airplanes", "anchor")
-    repo = make_parquet_repo(tmp_path / "c101", {"train": 20, "test": 10}, domains=("all",), classes=classes)
-    files = {s: str(repo / "data" / f"{s}-00000-of-00001.parquet") for s in ("train", "test")}
-    t = open_dataset("caltech101", data_files=files, shots=0)
-    assert t.classes == ["accordion", "airplanes", "anchor"]
-    assert len(t) == 18 and t.is_test.sum() == 6  # 3 of 5 classes kept in each split
-    assert t.info["loaded_from"] == "parquet"
+def _counted_parquet(path: Path, counts: dict[str, int]) -> Path:
+    """One parquet file whose class k (ClassLabel names in the given order) has ``counts[k]`` rows."""
+    from datasets import ClassLabel, Dataset, Features
+    from datasets import Image as HFImage
+
+    names = list(counts)
+    rows = []
+    for k, n in enumerate(counts.values()):
+        for i in range(n):
+            buf = io.BytesIO()
+            _image(100 * k + i).save(buf, format="PNG")
+            rows.append({"image": {"bytes": buf.getvalue(), "path": None}, "label": k})
+    feats = Features({"image": HFImage(), "label": ClassLabel(names=names)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Dataset.from_list(rows, features=feats).to_parquet(str(path))
+    return path
+
+
+def test_caltech_preset_is_a_parquet_copy_with_coops_names_order_and_drops(tmp_path):
+    from core.data.classnames import CALTECH
+    from core.data.real import OPEN_CLASS
+
+    assert OPEN_CLASS["caltech101"][0] == "flwrlabs/caltech101"  # data files, no loading script
+    counts = {"BACKGROUND_Google": 2, "Faces": 3, "Faces_easy": 2, "Leopards": 4, "accordion": 5, "airplanes": 6}
+    f = _counted_parquet(tmp_path / "c101" / "train.parquet", counts)
+    t = open_dataset("caltech101", data_files=str(f), shots=0)
+    # CoOp numbers the folders in Python's sort order (upper case first) and renames four of them
+    assert t.classes == [CALTECH["Faces"], CALTECH["Leopards"], "accordion", CALTECH["airplanes"]]
+    n = {c: int((t.labels == i).sum()) for i, c in enumerate(t.classes)}
+    assert n == {"face": 3, "leopard": 4, "accordion": 5, "airplane": 6}  # every row kept its own class
+    assert t.info["test_split"] is None and 0 < t.is_test.sum() < len(t)  # one train split: 80/20 hold-out
+    assert "caltech101.py:10-16" in t.info["class_names"]
+
+
+def test_flowers_preset_names_folder_numbers_in_coop_order(tmp_path):
+    from core.data.classnames import FLOWERS
+    from core.data.splits import make_splits
+
+    counts = {"1": 2, "10": 3, "100": 4, "2": 5}  # the hub's label names: folder numbers in string order
+    f = _counted_parquet(tmp_path / "fl" / "train.parquet", counts)
+    t = open_dataset("flowers102", data_files={"train": str(f), "test": str(f)}, shots=0)  # same rows in both
+    assert t.classes == [FLOWERS[0], FLOWERS[1], FLOWERS[9], FLOWERS[99]]
+    assert [int((t.labels[~t.is_test] == i).sum()) for i in range(4)] == [2, 5, 3, 4]
+    assert make_splits(t, "open_class").base == [0, 1]  # CoOp's base half: categories 1 and 2
+
+
+def test_loading_script_dataset_gets_one_clear_line(tmp_path):
+    d = tmp_path / "old_style"
+    d.mkdir()
+    (d / "old_style.py").write_text("import datasets\n")
+    with pytest.raises(DatasetError) as e:
+        open_dataset(f"hf:{d}")
+    msg = str(e.value)
+    assert "loading-script dataset" in msg and "--data data_files=" in msg and "\n" not in msg
 
 
 def test_streaming_preset_caps_per_class_domain_and_stops_early(tmp_path):
     # Rows 0-11 fill every (class, domain) pair twice; rows from 40 on carry a domain id (2) that has no name, so
     # reading that far fails: the capped stream must stop once every pair is full.
-    repo = make_parquet_repo(tmp_path / "dn", {"train": 60}, int_domains=True, classes=("a", "b", "c"),
+    repo = make_parquet_repo(tmp_path / "dn", {"train": 60, "test": 60}, int_domains=True, classes=("a", "b", "c"),
                              domain_of=lambda i: 2 if i >= 40 else (i // 3) % 2)
     t = open_dataset("domainnet", seed=0, path=str(repo), max_per_class_domain=2, domain_names="clipart,real")
-    assert t.info["streaming"] is True and t.domains == ["clipart", "real"]
-    assert len(t) == 12 and all(n == 2 for per in t.counts().values() for n in per.values())
+    assert t.info["streaming"] is True and t.domains == ["clipart", "real"] and t.info["test_split"] == "test"
+    assert len(t) == 24 and t.is_test.sum() == 12  # both hub splits, each capped
+    assert all(n == 4 for per in t.counts().values() for n in per.values())
     with pytest.raises(DatasetError, match="domain ids go up to 2.*domain_names"):
         open_dataset("domainnet", seed=0, path=str(repo), max_per_class_domain=100, domain_names="clipart,real")
 

@@ -41,6 +41,13 @@ def fetch_hint(repo: str) -> str:
             f"~/.cache/huggingface, here and set HF_HUB_OFFLINE=1).")
 
 
+def script_dataset_message(source: str, why: str) -> str:
+    """A loading-script dataset: `datasets` >= 4 refuses to run it, so say so and what loads instead."""
+    return (f"{source} is a loading-script dataset, which datasets >= 4 no longer runs ({why}): use a copy stored "
+            "as data files (parquet or image folders) on the Hub (--dataset hf:ORG/NAME), or a local one "
+            "(--data path=DIR or --data data_files=FILE.parquet)")
+
+
 def load_split(source: str, split: str, *, local: bool, config=None, data_files=None, streaming=False,
                revision=None):
     """``datasets.load_dataset`` with every failure turned into a DatasetError that says what to do."""
@@ -53,6 +60,8 @@ def load_split(source: str, split: str, *, local: bool, config=None, data_files=
                                      revision=revision)
     except Exception as e:  # noqa: BLE001 - datasets raises many types; each becomes one actionable message
         why = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        if "scripts are no longer supported" in str(e):
+            raise DatasetError(script_dataset_message(source, why)) from None
         if local:
             raise DatasetError(f"cannot load local data {source} (split {split!r}): {why}") from None
         offline = os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0") or isinstance(e, ConnectionError)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import partial
 
 from .archive import build_zip
+from .classnames import CALTECH_IGNORED, coop_classes
 from .folder import build_folder
 from .hub import build_hub
 from .registry import DatasetEntry, register_dataset
@@ -33,20 +34,21 @@ DOMAIN_SHIFT = {  # name: (repo, description, extra build options, user-visible 
              {}, {}),
     "office-home": ("flwrlabs/office-home", "OfficeHome: 4 domains (Art, Clipart, Product, Real World), 65 classes",
                     {}, {}),
-    "domainnet": ("wltjr1007/DomainNet", "DomainNet: 6 domains, 345 classes; streamed, capped per class and "
-                  "domain (--data max_per_class_domain=N, default 10)", {"domain_names": DOMAINNET_DOMAINS},
-                  {"streaming": True, "max_per_class_domain": 10}),
+    "domainnet": ("wltjr1007/DomainNet", "DomainNet: 6 domains, 345 classes, train + test splits; streamed, capped "
+                  "per class and domain (--data max_per_class_domain=N, default 10); rows are ordered by domain, so "
+                  "even a small cap reads nearly the whole stream", {"domain_names": DOMAINNET_DOMAINS},
+                  {"streaming": True, "max_per_class_domain": 10, "test_split": "test"}),
 }
-OPEN_CLASS = {  # name: (repo, description, extra build options)
-    "eurosat": ("tanganke/eurosat", "EuroSAT (CoOp base-to-new): 10 land-use classes, satellite photos", {}),
-    "dtd": ("tanganke/dtd", "DTD (CoOp base-to-new): 47 texture classes", {}),
-    "oxford-pets": ("timm/oxford-iiit-pet", "Oxford-IIIT Pets (CoOp base-to-new): 37 breeds", {}),
-    "flowers102": ("nelorth/oxford-flowers", "Oxford Flowers-102 (CoOp base-to-new): 102 flower classes", {}),
-    "caltech101": ("HuggingFaceM4/Caltech-101", "Caltech-101 (CoOp base-to-new): 100 object classes "
-                   "(background and Faces_easy dropped as in CoOp)",
-                   {"config": "with_background_category",
-                    "drop_classes": "BACKGROUND_Google,background,Faces_easy"}),
-    "food101": ("ethz/food101", "Food-101 (CoOp base-to-new): 101 dishes", {}),
+OPEN_CLASS = {  # name: (repo, description, extra build options, test split or None for an 80/20 hold-out)
+    "eurosat": ("tanganke/eurosat", "EuroSAT (CoOp base-to-new): 10 land-use classes, satellite photos", {}, "test"),
+    "dtd": ("tanganke/dtd", "DTD (CoOp base-to-new): 47 texture classes", {}, "test"),
+    "oxford-pets": ("timm/oxford-iiit-pet", "Oxford-IIIT Pets (CoOp base-to-new): 37 breeds", {}, "test"),
+    "flowers102": ("nelorth/oxford-flowers", "Oxford Flowers-102 (CoOp base-to-new): 102 flower classes, named "
+                   "from their folder numbers", {}, "test"),
+    "caltech101": ("flwrlabs/caltech101", "Caltech-101 (CoOp base-to-new): 100 object classes "
+                   "(background and Faces_easy dropped as in CoOp); one train split, 80/20 hold-out",
+                   {"drop_classes": ",".join((*CALTECH_IGNORED, "background"))}, None),
+    "food101": ("ethz/food101", "Food-101 (CoOp base-to-new): 101 dishes", {}, "validation"),
 }
 FOLDER_PRESETS = {  # name: (DomainBed folder name, description)
     "vlcs": ("VLCS", "VLCS: 4 domains (Caltech101, LabelMe, SUN09, VOC2007), 5 classes; DomainBed folder, "
@@ -70,7 +72,7 @@ def _domainbed_folder(name: str, folder: str, root=None, path=None, **options):
 
 
 def _hub_preset(repo: str, name: str, extra: dict, **options):
-    return build_hub(repo, name=name, **{**extra, **options})
+    return coop_classes(build_hub(repo, name=name, **{**extra, **options}), name)
 
 
 def register_all() -> None:
@@ -84,10 +86,10 @@ def register_all() -> None:
     for name, (repo, desc, extra, defaults) in DOMAIN_SHIFT.items():
         register_dataset(DatasetEntry(name, f"{desc} [{repo}]", partial(_hub_preset, repo, name, extra), "hub",
                                       {"split": "train", **defaults}))
-    for name, (repo, desc, extra) in OPEN_CLASS.items():
+    for name, (repo, desc, extra, test_split) in OPEN_CLASS.items():
         register_dataset(DatasetEntry(name, f"{desc} [{repo}]", partial(
             _hub_preset, repo, name, {**extra, "templates": (COOP_TEMPLATES[name],)}), "hub",
-            {"split": "train", "test_split": "validation" if name == "food101" else "test", "shots": 16}))
+            {"split": "train", "test_split": test_split, "shots": 16}))
     for name, (folder, desc) in FOLDER_PRESETS.items():
         register_dataset(DatasetEntry(name, desc, partial(_domainbed_folder, name, folder), "folder"))
 
