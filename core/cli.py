@@ -1,4 +1,4 @@
-"""Command line: ``python -m core train|eval|list|bench``. Bad values exit 2 with one line naming the option."""
+"""Command line: ``python -m core train|eval|list|bench|sweep``. Bad values exit 2 with one line naming the option."""
 
 from __future__ import annotations
 
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--settings", type=_csv, default=list(SETTINGS))
     st.add_argument("--out", default="bench/results/story.json")
     st.add_argument("--readme", default=None, help="also replace the story table in this README")
+    from .sweep import add_sweep_parser
+
+    add_sweep_parser(sub)
     return p
 
 
@@ -275,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_eval(a)
         if a.cmd == "list":
             return cmd_list(a)
+        if a.cmd == "sweep":
+            from .sweep import main as sweep_main
+
+            return sweep_main(a)
         if a.cmd == "bench":
             from .bench.story import main as story_main
 
