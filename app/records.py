@@ -13,10 +13,10 @@ RESULT_MODEL = {"zeroshot": "zeroshot", "last": "current", "bma": "bma", "ema": 
 METHOD_RESULT = {"zeroshot": "zeroshot", "finetune": "last", "mms": "last", "bma": "bma", "clipood": "bma",
                  "wiseft": "wiseft", "ema": "ema"}
 MAIN_SPLITS = {"domain_shift": ["id", "ood"], "open_class": ["base", "new", "hm"],
-               "in_the_wild": ["id", "ood_base", "ood_new", "hm"]}
+               "in_the_wild": ["id", "ood_base", "ood_new", "total", "hm"]}
 SPLIT_LABELS = {"id": "in-distribution (sources)", "ood": "out-of-distribution (targets)", "base": "base classes",
                 "new": "new classes", "hm": "harmonic mean", "ood_base": "targets, base classes",
-                "ood_new": "targets, new classes"}
+                "ood_new": "targets, new classes", "total": "targets, all classes"}
 
 
 def split_label(name: str) -> str:

@@ -54,7 +54,8 @@ def status_markdown(rec: RunRecord | None, note: str = "") -> str:
     if rec.config:
         c = rec.config
         parts.append(f"{c.get('method')} on {c.get('dataset')} ({c.get('setting')}), model {c.get('model')}, "
-                     f"{rec.total_steps} steps, batch {c.get('batch_size')}, seed {c.get('seed')}, "
+                     f"{rec.total_steps} steps, batch {c.get('batch_size')} ({c.get('sampler') or 'pooled'}), "
+                     f"recipe {c.get('recipe') or 'ours'}, seed {c.get('seed')}, "
                      f"device {rec.device or '?'}")
     if rec.finish:
         reason = rec.finish["reason"]
