@@ -120,7 +120,7 @@ def build_config(d: DataChoice, *, model: str, method: str, steps, batch_size, l
     cfg = RunConfig(dataset=dataset_spec(d, opts), model=model, setting=d.setting, sources=d.sources or None,
                     targets=(d.targets or None) if d.setting != "open_class" else None,
                     base_classes=(d.base_classes or None) if d.setting != "domain_shift" else None,
-                    method=method, steps=steps, batch_size=batch, lr=_num("lr", lr, float),
+                    method=method, steps=steps, batch_size=batch, sampler="pooled", lr=_num("lr", lr, float),
                     lam=_num("lam", lam, float), beta=_num("beta", beta, float), seed=_num("seed", seed, int, 0),
                     track=track, data_options=data_options(d, opts), eval_subsample=opts.defaults.eval_subsample,
                     max_seconds=caps.max_seconds)
