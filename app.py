@@ -17,9 +17,9 @@ except ImportError:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    from app.options import Caps, on_spaces
+    from app.options import SPACE_CAPS, Caps, on_spaces
 
-    caps = Caps()
+    caps, space = Caps(), (SPACE_CAPS if on_spaces() else {})
     p = argparse.ArgumentParser(description="CLIPood Studio")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (use 0.0.0.0 only behind a proxy)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
@@ -31,15 +31,22 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="let users type server folder paths as datasets (default: off for a Space)")
     p.add_argument("--max-steps", type=int, default=caps.max_steps)
     p.add_argument("--max-batch", type=int, default=caps.max_batch)
-    p.add_argument("--max-seconds", type=float, default=caps.max_seconds, help="wall-time cap per run")
+    p.add_argument("--max-seconds", type=float, default=space.get("max_seconds", caps.max_seconds),
+                   help="wall-time cap per run (default: 600 on a Space, none elsewhere)")
     p.add_argument("--queue-size", type=int, default=caps.queue_size)
     p.add_argument("--max-upload-mb", type=int, default=caps.max_upload_mb, help="largest upload accepted")
-    p.add_argument("--max-runs-gb", type=float, default=20.0 if on_spaces() else None,
-                   help="disk quota of the runs folder; the oldest finished runs are deleted to make room "
-                        "(default: 20 on a Space, none elsewhere)")
+    p.add_argument("--max-runs-gb", type=float, default=space.get("max_runs_gb"),
+                   help="disk quota of the runs folder plus the caches; the oldest finished runs are deleted to make "
+                        "room (default: 20 on a Space, none elsewhere)")
+    p.add_argument("--max-cache-gb", type=float, default=space.get("max_cache_gb"),
+                   help="quota of the unpacked-zip and eval cache, least recently used first (default: 4 on a Space, "
+                        "16 elsewhere)")
+    p.add_argument("--upload-ttl-s", type=int, default=space.get("upload_ttl_s", caps.upload_ttl_s),
+                   help="delete uploads older than this (default: 3600 on a Space, a day elsewhere)")
     p.add_argument("--no-warmup", action="store_true", help="skip the background warm-up")
     a = p.parse_args(argv)
-    for name in ("max_steps", "max_batch", "max_seconds", "queue_size", "max_upload_mb", "max_runs_gb"):
+    for name in ("max_steps", "max_batch", "max_seconds", "queue_size", "max_upload_mb", "max_runs_gb",
+                 "max_cache_gb", "upload_ttl_s"):
         v = getattr(a, name)
         if v is not None and not v > 0:
             p.error(f"--{name.replace('_', '-')} must be > 0 (got {v})")
@@ -50,11 +57,14 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     from pathlib import Path
 
-    from app.options import AppOptions, Caps
+    from app.options import SPACE_CAPS, AppOptions, Caps, on_spaces
     from app.ui import build_app, launch
 
+    space = SPACE_CAPS if on_spaces() else {}
     caps = Caps(max_steps=a.max_steps, max_batch=a.max_batch, max_seconds=a.max_seconds, queue_size=a.queue_size,
-                max_upload_mb=a.max_upload_mb, max_runs_gb=a.max_runs_gb)
+                max_upload_mb=a.max_upload_mb, max_runs_gb=a.max_runs_gb, max_cache_gb=a.max_cache_gb,
+                upload_ttl_s=a.upload_ttl_s, max_upload_cache_mb=space.get("max_upload_cache_mb"),
+                max_dataset_pixels=space.get("max_dataset_pixels"))
     opts = AppOptions(runs_dir=Path(a.runs_dir), caps=caps, shared_runs=not a.private_runs,
                       allow_local_paths=a.allow_local_paths, warmup=not a.no_warmup)
     launch(build_app(opts), host=a.host, port=a.port, share=a.share)

@@ -105,7 +105,9 @@ def data_options(d: DataChoice, opts: AppOptions) -> dict:
         # cap stays)
         preset = (entry.defaults if entry is not None else {}).get("max_per_class_domain")
         cap = min(x for x in (caps.max_hub_per_class_domain, preset) if x)
-        out.update(streaming=True, max_per_class_domain=cap, max_rows=caps.max_hub_rows)
+        out.update(streaming=True, max_per_class_domain=cap, max_rows=caps.max_hub_rows, hub_only=True)
+    if d.dataset in ("zip:", "folder:") and caps.max_dataset_pixels:
+        out["max_dataset_pixels"] = caps.max_dataset_pixels
     return out
 
 

@@ -13,6 +13,7 @@ from collections import OrderedDict
 import gradio as gr
 
 from core.config import BETA_BY_SETTING, REAL_HPARAMS, TOY_HPARAMS
+from core.data import quota as cache_quota
 from core.data.registry import DATASETS, SCHEMES, list_datasets
 from core.data.table import DatasetError
 from core.inspect import RunModels, dataset_overview
@@ -43,12 +44,19 @@ class AppContext:
         self.defaults = options.defaults
         self.sessions = Sessions()
         quota = None if self.caps.max_runs_gb is None else int(self.caps.max_runs_gb * 1e9)
+        if self.caps.max_cache_gb is not None:
+            cache_quota.set_quota(int(self.caps.max_cache_gb * 1e9))
+        self.disk_users = [cache_quota.usage]  # counted with the runs folder against its quota (+ gradio's uploads)
         self.runs = RunIndex(options.runs_dir, shared=options.shared_runs, max_bytes=quota,
-                             active=self.sessions.active_runs)
+                             active=self.sessions.active_runs, extra_bytes=self.other_disk_bytes)
         self._models: OrderedDict[tuple, RunModels] = OrderedDict()
         self._models_lock = threading.Lock()
         self.browser_secret = self._secret()
         self._initial: tuple | None = None
+
+    def other_disk_bytes(self) -> int:
+        """Disk this app uses outside the runs folder (caches, uploads): part of the runs quota on a Space."""
+        return sum(f() for f in self.disk_users)
 
     def _secret(self) -> str:
         """A stable secret for the browser-stored run list, so it survives an app restart."""
@@ -92,7 +100,7 @@ class AppContext:
     def verified(self, tokens: list | None) -> list[str]:
         out = []
         for t in tokens or []:
-            if isinstance(t, str) and "~" in t:
+            if isinstance(t, str) and t.isascii() and "~" in t:  # (run ids are ASCII; compare_digest needs it)
                 rid = t.rsplit("~", 1)[0]
                 if hmac.compare_digest(self.token(rid), t):
                     out.append(rid)

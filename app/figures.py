@@ -265,7 +265,8 @@ def colour_shortcut(matrix: np.ndarray, classes: list[str], colours: list[str],
 # ------------------------------------------------------------------------------------------------------- margins
 
 
-def margins(similarity: np.ndarray, classes: list[str], lam: float, revision: str = "margins") -> go.Figure:
+def margins(similarity: np.ndarray, classes: list[str], lam: float, revision: str = "margins",
+            note: str = "") -> go.Figure:
     """MMS margin matrix ``lam * (1 - cos(t_i, t_j))`` (left) beside the text similarity ``cos(t_i, t_j)`` (right)."""
     sim = np.asarray(similarity, dtype=float)
     marg = lam * (1.0 - sim)
@@ -280,7 +281,8 @@ def margins(similarity: np.ndarray, classes: list[str], lam: float, revision: st
                              hovertemplate="%{y} · %{x}<br>cos %{z:.3f}<extra></extra>"), 1, 2)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-45)
-    return _layout(fig, "Class-adaptive margins come from how far apart the class names are", revision,
+    title = "Class-adaptive margins come from how far apart the class names are" + (f" ({note})" if note else "")
+    return _layout(fig, title, revision,
                    height=520, margin=dict(l=100, r=20, t=60, b=100))
 
 
@@ -289,7 +291,8 @@ def margins(similarity: np.ndarray, classes: list[str], lam: float, revision: st
 
 def embedding(coords: np.ndarray, labels: np.ndarray, domains: np.ndarray, class_names: list[str],
               domain_names: list[str], colour_by: str = "class", preds: np.ndarray | None = None,
-              text_coords: np.ndarray | None = None, title: str = "", revision: str = "emb") -> go.Figure:
+              text_coords: np.ndarray | None = None, title: str = "", revision: str = "emb",
+              text_names: list[str] | None = None) -> go.Figure:
     """2-D map of image embeddings, one trace per class, domain or correctness, plus the class text embeddings as
     labelled stars. ``customdata`` of every image point is its index into ``coords`` (for point selection)."""
     coords = np.asarray(coords, dtype=float)
@@ -320,7 +323,8 @@ def embedding(coords: np.ndarray, labels: np.ndarray, domains: np.ndarray, class
     if text_coords is not None and len(text_coords):
         tc = np.asarray(text_coords, dtype=float)
         fig.add_trace(go.Scatter(x=tc[:, 0], y=tc[:, 1], mode="markers+text", name="class text",
-                                 text=list(class_names), textposition="top center",
+                                 text=list(class_names if text_names is None else text_names),
+                                 textposition="top center",
                                  marker=dict(symbol="star", size=14, color="black", line=dict(color="white", width=1)),
                                  hovertemplate="text: %{text}<extra></extra>"))
     fig.update_xaxes(showticklabels=False, zeroline=False)

@@ -44,6 +44,17 @@ class Caps:
     # rows read, kept in memory; nothing of the dataset is written to the server's disk
     max_hub_per_class_domain: int = 100
     max_hub_rows: int = 50_000
+    max_dataset_pixels: int | None = None  # pixels an uploaded/folder dataset may decode to (None: core's default)
+    max_cache_gb: float | None = None  # unpacked zips + eval tensors (None: core's default quota)
+    upload_ttl_s: int | None = 86_400  # gradio deletes uploads and outputs this old (delete_cache); None: never
+    max_upload_cache_mb: int | None = None  # and the oldest beyond this many MB, at once
+
+
+# What a public Space gets unless app.py is told otherwise (issue 17): one visitor can hold the training slot for at
+# most 10 minutes, the runs folder plus the caches stay within 20 GB, an upload lives an hour, a dataset decodes to at
+# most 2 Gpx (about 10 s of one core).
+SPACE_CAPS = dict(max_seconds=600.0, max_runs_gb=20.0, max_cache_gb=4.0, upload_ttl_s=3600, max_upload_cache_mb=2000,
+                  max_dataset_pixels=2_000_000_000)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ def progress_html(rec: RunRecord | None) -> str:
         elif last:
             text = (f"step {step}/{rec.total_steps} · {last['images_per_s']:.0f} img/s · "
                     f"elapsed {_clock(last['elapsed_s'])} · ETA {_clock(last['eta_s'])}")
+            cap = rec.config.get("max_seconds")
+            if cap:  # a public server's wall-time cap: the run stops (resumable) when it runs out
+                text += f" · time limit {_clock(cap - last['elapsed_s'])} left"
         elif rec.device:
             text = "evaluating the zero-shot model…"
         else:

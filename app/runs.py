@@ -36,17 +36,30 @@ def folder_bytes(path: Path) -> int:
     return total
 
 
+def _links(run: Path) -> bool:
+    """Whether a run folder holds a symbolic link (a planted ``config.json -> /etc/...``): never followed, even
+    locally."""
+    for d in (run, run / "checkpoints"):
+        try:
+            if any(e.is_symlink() for e in os.scandir(d)):
+                return True
+        except OSError:
+            pass
+    return False
+
+
 class RunIndex:
     """``max_bytes`` (a public server's disk quota) evicts the oldest runs that are not going before a new one
     starts; ``active`` names the runs sessions of this process are streaming."""
 
     def __init__(self, root: Path, shared: bool = True, max_bytes: int | None = None,
-                 active: Callable[[], set[str]] | None = None):
+                 active: Callable[[], set[str]] | None = None, extra_bytes: Callable[[], int] | None = None):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.shared = shared
         self.max_bytes = max_bytes
         self.active = active or set
+        self.extra_bytes = extra_bytes or (lambda: 0)  # the server's other disk (caches, uploads) under this quota
         self._lock = threading.Lock()
 
     def new(self, method: str, dataset: str) -> tuple[str, Path]:
@@ -62,7 +75,7 @@ class RunIndex:
         with self._lock:
             runs = [p for p in list_runs(self.root) if not p.is_symlink()]  # (ids start with their start time)
             sizes = {p.name: folder_bytes(p) for p in runs}
-            total = sum(sizes.values())
+            total = sum(sizes.values()) + self.extra_bytes()
             if total <= self.max_bytes:
                 return []
             evicted = []
@@ -85,7 +98,7 @@ class RunIndex:
         except ValueError as e:
             raise RunAccessError(str(e)) from None
         p = self.root / run_id
-        if p.is_symlink() or not (p / "config.json").is_file() or p.resolve().parent != self.root:
+        if p.is_symlink() or not (p / "config.json").is_file() or p.resolve().parent != self.root or _links(p):
             raise RunAccessError(f"no saved run {run_id!r}")
         return p
 

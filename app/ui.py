@@ -13,7 +13,7 @@ import threading
 
 import gradio as gr
 
-from . import text
+from . import text, uploads
 from .context import AppContext
 from .options import AppOptions
 from .views import compare, data, embeddings, learn, margins, playground, train
@@ -81,9 +81,15 @@ def warm_up(ctx: AppContext) -> threading.Thread:
     return t
 
 
+def upload_lifetime(ttl_s: int | None) -> tuple[int, int] | None:
+    """gradio's ``delete_cache=(every, age)``: uploads and saved outputs older than ``ttl_s`` go, checked often."""
+    return None if ttl_s is None else (max(1, min(300, ttl_s // 4)), int(ttl_s))
+
+
 def build_app(options: AppOptions | None = None) -> gr.Blocks:
     ctx = AppContext(options or AppOptions())
-    with gr.Blocks(title=text.TITLE, analytics_enabled=False) as demo:
+    with gr.Blocks(title=text.TITLE, analytics_enabled=False,
+                   delete_cache=upload_lifetime(ctx.caps.upload_ttl_s)) as demo:
         current_run = gr.State(None)
         browser_runs = gr.BrowserState([], storage_key="clipood-studio-runs", secret=ctx.browser_secret)
         gr.Markdown(f"# {text.TITLE}\n{text.SUBTITLE}")
@@ -128,6 +134,9 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
 
         demo.unload(on_unload)
     demo.ctx = ctx  # for tests and scripts
+    ctx.disk_users.append(lambda: uploads.usage(demo))
+    if ctx.caps.max_upload_cache_mb:
+        uploads.start_sweeper(demo, ctx.caps.max_upload_cache_mb << 20)
     if ctx.options.warmup:
         warm_up(ctx)
     return demo

@@ -5,6 +5,7 @@ rejections and the most engine runs seen at the same time (must be 1).
 
     python scripts/load_test.py --sessions 8 --steps 12            # prints a JSON report
     python scripts/load_test.py --sessions 8 --queue-size 3        # a bounded queue turns the rest away
+    python scripts/load_test.py --abuse --out bench/results/load_abuse.json   # hostile visitors (scripts/load_abuse.py)
 
 ``tests/test_load.py`` runs it at a small size.
 """
@@ -178,7 +179,19 @@ def main(argv=None) -> int:
     p.add_argument("--stop-every", type=int, default=3, help="every k-th session stops its run (0: none)")
     p.add_argument("--queue-size", type=int, default=16)
     p.add_argument("--shared-runs", action="store_true", help="list all runs to everyone (default: private)")
+    p.add_argument("--abuse", action="store_true", help="attackers among the sessions on a Space-mode server; "
+                   "reports peak RSS and disk before/after (scripts/load_abuse.py)")
+    p.add_argument("--out", type=Path, help="also write the JSON report here")
     a = p.parse_args(argv)
+    if a.abuse:
+        from load_abuse import abuse_test
+
+        rep = abuse_test(a.sessions, a.steps)
+        text = json.dumps(rep, indent=2, ensure_ascii=False)
+        print(text)
+        if a.out:
+            a.out.write_text(text + "\n")
+        return 0 if all(rep["checks"].values()) else 1
     rep = load_test(a.sessions, a.steps, a.stop_every, a.queue_size, private=not a.shared_runs)
     rep.pop("results")
     print(json.dumps(rep, indent=2))

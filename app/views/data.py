@@ -123,6 +123,8 @@ def build(ctx: AppContext) -> DataView:
                         figures.empty_figure("No colour record for this dataset.", "Colour shortcut"))
         sizes = " · ".join(f"{k} {sum(v.values())}" for k, v in ov.split_domains.items())
         msg = f"{len(ov.table)} images, {len(ov.table.classes)} classes, {len(ov.table.domains)} domains · {sizes}"
+        if len(cols) < len(ov.table.classes) or len(rows) < len(ov.table.domains):
+            msg += f" · the grid shows {len(rows)} domains x {len(cols)} classes (a fixed sample)"
         return (figures.sample_grid(mosaic, rows, cols, ov.roles), figures.split_counts(ov.split_domains, ov.roles),
                 shortcut_fig, msg)
 

@@ -10,7 +10,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from core.inspect import RESULT, ZEROSHOT, eval_sample, load_images
+from core.inspect import RESULT, ZEROSHOT, eval_sample, load_images, view_classes
 
 from .. import figures, text
 from ..context import USER_ERRORS, AppContext, user_error
@@ -71,7 +71,8 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         t0 = time.perf_counter()
         try:
             rm = models_for(run_id, browser_runs_, request, model, data_values)
-            idx = eval_sample(rm.table, int(min(n, caps.max_embed_points)), seed=0)
+            keep, note = view_classes(rm.table.classes)  # many classes: the points of a sample of them
+            idx = eval_sample(rm.table, int(min(n, caps.max_embed_points)), seed=0, classes=keep)
             feats = rm.embed(weight or ZEROSHOT, idx)
         except USER_ERRORS as e:
             raise user_error(e) from None
@@ -81,25 +82,26 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         preds = probs.argmax(1)
         key = (run_id, getattr(rm, "cache_key", None), weight, tuple(idx[:8]), len(idx))
         coords = project(feats, "umap" if proj == "UMAP" else "pca", key=key)
-        tcoords = place_texts(feats, coords, text_f)
+        tcoords = place_texts(feats, coords, text_f[keep])
         labels, doms = rm.table.labels[idx], rm.table.domain_ids[idx]
         top = np.argsort(-probs, axis=1)[:, :3]
         st = {"run": run_id, "weight": weight, "indices": idx.tolist(), "coords": coords.tolist(),
               "labels": labels.tolist(), "domains": doms.tolist(), "preds": preds.tolist(),
               "text": tcoords.tolist(), "classes": list(rm.table.classes), "domain_names": list(rm.table.domains),
+              "text_names": [rm.table.classes[k] for k in keep],
               "top": [[(rm.table.classes[k], round(float(probs[i, k]) * 100, 1)) for k in row]
                       for i, row in enumerate(top)], "title": f"{WEIGHT_LABELS.get(weight, weight)} · {proj}"}
         acc = 100 * float((preds == labels).mean())
         per_dom = " · ".join(f"{rm.table.domains[d]} {100 * float((preds[doms == d] == labels[doms == d]).mean()):.0f}%"
                              for d in np.unique(doms))
         summary = (f"{len(idx)} images, accuracy {acc:.1f}% ({per_dom}); computed in "
-                   f"{time.perf_counter() - t0:.1f} s")
+                   f"{time.perf_counter() - t0:.1f} s" + (f"; {note}" if note else ""))
         return figure(st, colour), st, summary
 
     def figure(st, colour):
         return figures.embedding(np.asarray(st["coords"]), np.asarray(st["labels"]), np.asarray(st["domains"]),
                                  st["classes"], st["domain_names"], colour, np.asarray(st["preds"]),
-                                 np.asarray(st["text"]), st["title"])
+                                 np.asarray(st["text"]), st["title"], text_names=st.get("text_names"))
 
     def recolour(st, colour):
         return figure(st, colour) if st else gr.skip()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from core.inspect import base_model, text_similarity
+from core.inspect import base_model, text_similarity, view_classes
 from core.playground import parse_class_names
 
 from .. import figures, text
@@ -30,16 +30,22 @@ def build(ctx: AppContext, data: DataView, train: TrainView) -> None:
         """Class text features of the chosen model -> similarity (kept per session) -> margin heatmaps."""
         try:
             table = overview(ctx, ctx.data_choice(*data_values)).table
-            names = parse_class_names(classes_text) if (classes_text or "").strip() else list(table.classes)
+            note = ""
+            if (classes_text or "").strip():
+                names = parse_class_names(classes_text)
+            else:  # a 2,000-class dataset: a sample, not a 2,000 x 2,000 figure
+                keep, note = view_classes(table.classes)
+                names = [table.classes[i] for i in keep]
             sim = text_similarity(base_model(model), names, table.templates)
         except USER_ERRORS as e:
             raise user_error(e) from None
-        return figures.margins(sim, names, lam_value), {"classes": names, "sim": sim.tolist()}
+        state = {"classes": names, "sim": sim.tolist(), "note": note}
+        return figures.margins(sim, names, lam_value, note=note), state
 
     def redraw(state, lam_value):
         if not state:
             return gr.skip()
-        return figures.margins(np.asarray(state["sim"]), state["classes"], lam_value)
+        return figures.margins(np.asarray(state["sim"]), state["classes"], lam_value, note=state.get("note", ""))
 
     go_btn.click(compute, [train.model, classes, lam, *data.inputs], [plot, sim_state], api_name="margins",
                  concurrency_id="inspect", concurrency_limit=2)

@@ -3,11 +3,14 @@ zero-shot CLIP and the output weights of up to three saved runs of the same base
 
 from __future__ import annotations
 
+import base64
+
 import gradio as gr
 import numpy as np
 
+from core.data.images import ALLOWED_FORMATS, BadImage, decode_image
 from core.data.pipeline import ImagePipeline
-from core.inspect import RESULT, base_model, load_images, text_features
+from core.inspect import RESULT, base_model, load_images, text_features, view_classes
 from core.playground import class_probabilities, parse_class_names
 
 from .. import figures, text
@@ -16,12 +19,33 @@ from .data import DataView, overview
 from .train import TrainView
 
 
+def bounded_upload(image: gr.Image) -> gr.Image:
+    """``image`` with its upload decoded by core's decoder: reduced while decoding (a 13,000² PNG is not decoded to
+    500 MB) and a file that is not an image named in the message, not gradio's generic error. (An instance override:
+    a ``gr.Image`` subclass would make gradio write a ``.pyi`` stub next to this file at import.)"""
+
+    def preprocess(payload):
+        if payload is None:
+            return None
+        name = getattr(payload, "orig_name", None) or "the uploaded file"
+        try:
+            url = getattr(payload, "url", None) or ""
+            src = base64.b64decode(url.split(",", 1)[1]) if url.startswith("data:") else payload.path
+            return np.asarray(decode_image(src, name))
+        except (BadImage, ValueError, TypeError, IndexError) as e:
+            why = e.why if isinstance(e, BadImage) else f"cannot be read; upload a {', '.join(ALLOWED_FORMATS)} image"
+            raise gr.Error(f"Image: {name}: {why}", print_exception=False) from None
+
+    image.preprocess = preprocess
+    return image
+
+
 def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.BrowserState):
     gr.Markdown(text.PLAYGROUND_INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
-            image = gr.Image(type="numpy", label="Image", height=220, image_mode="RGB", elem_id="pg-image",
-                             sources=["upload", "clipboard"])
+            image = bounded_upload(gr.Image(type="numpy", label="Image", height=220, image_mode="RGB",
+                                            elem_id="pg-image", sources=["upload", "clipboard"]))
             with gr.Row():
                 domain = gr.Dropdown([], label="Domain", scale=2, elem_id="pg-domain", allow_custom_value=True)
                 pick_btn = gr.Button("Random dataset image", scale=1, size="sm", elem_id="pg-pick")
@@ -53,7 +77,12 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         """Probabilities of the typed classes under zero-shot and each chosen run's output weights."""
         try:
             table = overview(ctx, ctx.data_choice(*data_values)).table
-            names = parse_class_names(classes_text) if (classes_text or "").strip() else list(table.classes)
+            note = ""
+            if (classes_text or "").strip():
+                names = parse_class_names(classes_text)
+            else:
+                keep, note = view_classes(table.classes)
+                names = [table.classes[i] for i in keep]
             rms = [ctx.run_models(r, request, browser_runs_) for r in (run_ids or [])]
             bases = {(rm.config.model, rm.config.pretrained) for rm in rms}
             if len(bases) > 1:
@@ -70,7 +99,8 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         except USER_ERRORS as e:
             raise user_error(e) from None
         best = {k: names[int(np.argmax(p))] for k, p in probs.items()}
-        return figures.probabilities(probs, names), " · ".join(f"{k}: **{v}**" for k, v in best.items())
+        msg = " · ".join(f"{k}: **{v}**" for k, v in best.items())
+        return figures.probabilities(probs, names), msg + (f"  \n({note}; type class names to choose)" if note else "")
 
     def refresh(request: gr.Request, browser_runs_, *data_values):
         try:

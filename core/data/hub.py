@@ -136,6 +136,19 @@ def _source(repo: str, path, data_files) -> tuple[str, object, bool]:
     return source, data_files, local
 
 
+def _hub_only(repo: str, path, data_files) -> str:
+    """A public server's hub id: never a path on its disk (``datasets`` would load ``owner/name`` from the working
+    directory if such a folder existed), and one message whether or not such a path exists."""
+    if path or data_files or "\\" in repo or repo.startswith((".", "/", "~")) or Path(repo).exists():
+        raise DatasetError(hub_unavailable(repo))
+    return repo
+
+
+def hub_unavailable(repo: str) -> str:
+    return (f"cannot load dataset {repo!r} from the Hugging Face Hub: it does not exist, is private or gated, or "
+            f"the Hub cannot be reached from this server")
+
+
 def _read_stream(parts, feats, split_names, img, lab, dom, cap, max_rows, domain_names):
     """(label values, domain values, is_test, fetch) of a capped stream; the kept images stay in memory."""
     if not cap:
@@ -182,14 +195,23 @@ def build_hub(repo: str, *, path=None, data_files=None, config=None, split="trai
               image_column=None, label_column=None, domain_column=None, class_names=None, domain_names=None,
               drop_classes=None, streaming=False, revision=None, max_rows=None, seed=0, shots=None,
               max_per_class_domain=None, test_fraction=0.2, split_seed=0, templates=("a photo of a {}.",),
-              name=None, **_ignored) -> ImageTable:
+              name=None, hub_only=False, **_ignored) -> ImageTable:
     from datasets import Image
 
     streaming = bool_option("streaming", streaming)
-    source, data_files, local = _source(repo, path, data_files)
+    hub_only = bool_option("hub_only", hub_only)
+    if hub_only:  # a public server: hub ids only, errors that reveal nothing local
+        source, local = _hub_only(repo, path, data_files), False
+    else:
+        source, data_files, local = _source(repo, path, data_files)
     split_names = [split] + ([test_split] if test_split else [])
-    parts = [load_split(source, s, local=local, config=config, data_files=data_files, streaming=streaming,
-                        revision=revision) for s in split_names]
+    try:
+        parts = [load_split(source, s, local=local, config=config, data_files=data_files, streaming=streaming,
+                            revision=revision) for s in split_names]
+    except DatasetError:
+        if hub_only:
+            raise DatasetError(hub_unavailable(repo)) from None
+        raise
     feats = parts[0].features
     img = _column(feats, image_column, "Image", ("image", "img", "jpg", "png"), "image")
     dom = _column(feats, domain_column, "", ("domain", "env", "environment"), "domain")
