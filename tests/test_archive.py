@@ -42,16 +42,24 @@ def zips_left(root: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
 
 
+def junk_zip(path: Path, n: int, payload: bytes) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(n):
+            zf.writestr(f"{'ab'[i % 2]}/{i}.png", payload)
+    return path
+
+
+def assert_refused_leaving_nothing(cache: Path, z: Path, match: str) -> str:
+    with pytest.raises(DatasetError, match=match) as e:
+        open_dataset(f"zip:{z}")
+    assert zips_left(cache) == []
+    return str(e.value)
+
+
 def test_one_byte_entries_are_counted_by_the_disk_they_take(cache, tmp_path):
     """2,000 one-byte 'images' declare 2 kB but take 8 MB of blocks: refused while writing, nothing left."""
     quota.set_quota(4 << 20)
-    z = tmp_path / "many.zip"
-    with zipfile.ZipFile(z, "w") as zf:
-        for i in range(2000):
-            zf.writestr(f"{'ab'[i % 2]}/{i}.png", b"x")
-    with pytest.raises(DatasetError, match="disk cap"):
-        open_dataset(f"zip:{z}")
-    assert zips_left(cache) == []
+    assert_refused_leaving_nothing(cache, junk_zip(tmp_path / "many.zip", 2000, b"x"), "disk cap")
 
 
 def test_a_huge_entry_is_refused_before_it_is_written(cache, tmp_path):
@@ -60,20 +68,12 @@ def test_a_huge_entry_is_refused_before_it_is_written(cache, tmp_path):
         zf.writestr("a/0.png", _png(1))
         zf.writestr("b/zero.png", bytes(120 << 20))
     assert z.stat().st_size < 1 << 20
-    with pytest.raises(DatasetError, match="an image may have at most"):
-        open_dataset(f"zip:{z}")
-    assert zips_left(cache) == []
+    assert_refused_leaving_nothing(cache, z, "an image may have at most")
 
 
 def test_a_refused_dataset_leaves_no_unpacked_files(cache, tmp_path):
     """Before: the images were unpacked, the dataset refused as undecodable, and the folder stayed forever."""
-    z = tmp_path / "junk.zip"
-    with zipfile.ZipFile(z, "w") as zf:
-        for i in range(40):
-            zf.writestr(f"{'ab'[i % 2]}/{i}.png", b"not an image")
-    with pytest.raises(DatasetError, match="cannot be read"):
-        open_dataset(f"zip:{z}")
-    assert zips_left(cache) == []
+    assert_refused_leaving_nothing(cache, junk_zip(tmp_path / "junk.zip", 40, b"not an image"), "cannot be read")
 
 
 def test_the_zip_cache_keeps_its_quota_least_recently_used_first(cache, tmp_path):
@@ -94,6 +94,4 @@ def test_a_very_deep_path_is_a_one_line_error(cache, tmp_path):
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("a/0.png", _png(1))
         zf.writestr("/".join(["d"] * 2100) + "/x.png", _png(2))
-    with pytest.raises(DatasetError, match="nested 2101 folders deep") as e:
-        open_dataset(f"zip:{z}")
-    assert "\n" not in str(e.value) and zips_left(cache) == []
+    assert "\n" not in assert_refused_leaving_nothing(cache, z, "nested 2101 folders deep")
