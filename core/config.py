@@ -86,6 +86,11 @@ class RunConfig:
         return cls(**d)
 
     @classmethod
+    def from_saved(cls, d: dict) -> RunConfig:
+        """A run folder's config.json; one saved before recipes and samplers existed drew pooled batches."""
+        return cls.from_dict({"sampler": "pooled", "recipe": "ours", **d})
+
+    @classmethod
     def load(cls, path: Path) -> RunConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
 

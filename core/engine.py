@@ -243,7 +243,7 @@ def train(config: RunConfig, run_dir: Path | str | None = None, stop: threading.
     if resume:
         if store is None or not store.config_path.exists():
             raise RunFailed(f"--resume: {run_dir} is not a run folder (no config.json)")
-        config = RunConfig.from_dict(store.read_config())
+        config = RunConfig.from_saved(store.read_config())
     cfg = resolve(config)
     stop = stop or threading.Event()
     device = pick_device(cfg.device)

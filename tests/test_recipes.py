@@ -86,3 +86,11 @@ def test_per_domain_sampler_takes_batch_from_every_domain():
     assert (sample(2) == make_sampler(train, domains, 3, seed=0, kind="per_domain")(2)).all()  # resumable
     pooled = make_sampler(train, domains, 9, seed=0)
     assert len(pooled(0)) == 9 and set(pooled(0)) <= set(train)
+
+
+def test_a_run_saved_before_recipes_resumes_with_pooled_batches():
+    saved = resolve(RunConfig(dataset="pacs", model="ViT-B-16", batch_size=32, recipe="ours")).to_dict()
+    del saved["sampler"], saved["recipe"]  # a config.json written before these options existed
+    assert resolve(RunConfig.from_dict(saved)).sampler == "per_domain"  # what a plain reload would now pick
+    old = resolve(RunConfig.from_saved(saved))
+    assert (old.sampler, old.recipe, old.batch_size) == ("pooled", "ours", 32)
