@@ -96,16 +96,6 @@ def test_the_logged_lr_is_the_one_the_optimiser_used(tiny_cfg, tmp_path):
     assert moved.median().item() == pytest.approx(lr0, rel=0.02)
 
 
-def test_batch_order_is_a_seeded_permutation_per_epoch():
-    n, b = 20, 8
-    order = {s: np.concatenate([batch_indices(n, b, k, s) for k in range(5)]) for s in (0, 1)}
-    assert (order[0] != order[1]).any(), "different seeds must give different batch orders"
-    assert (order[0] == np.concatenate([batch_indices(n, b, k, 0) for k in range(5)])).all()
-    for s in (0, 1):
-        assert sorted(order[s][:n]) == list(range(n)) and sorted(order[s][n:2 * n]) == list(range(n))
-    assert (order[0][:n] != order[0][n:2 * n]).any(), "each epoch is a new permutation"
-
-
 def test_seeds_change_results_and_repeat_exactly(tiny_cfg, tmp_path):
     runs = {}
     for name, seed in (("a", 0), ("b", 0), ("c", 1)):
