@@ -127,7 +127,7 @@ def _close(a: dict, b: dict, what: str, atol=1e-6):
 def test_bma_result_is_the_beta_weighted_mean_of_every_step(method, beta, tiny_cfg, tmp_path):
     steps = 5
     cfg = tiny_cfg(method=method, steps=steps, beta=beta, lr=3e-3, checkpoint_every=1, eval_every=0,
-                   track=["ema", "wiseft"])
+                   track=["ema", "wiseft"], ema_decay=0.7)
     thetas = _trajectory(cfg, tmp_path / "r")
     assert len(thetas) == steps + 1
     w = beta_dist.pdf((np.arange(steps + 1) + 0.5) / (steps + 1), beta, beta)
@@ -136,9 +136,11 @@ def test_bma_result_is_the_beta_weighted_mean_of_every_step(method, beta, tiny_c
     result = load_file(tmp_path / "r/checkpoints/result.safetensors")
     _close(expected, result, f"{method} result")
     assert not torch.allclose(result["conv1.weight"], thetas[-1]["conv1.weight"])
+    decay = json.loads((tmp_path / "r/config.json").read_text())["ema_decay"]  # the run's resolved decay
+    assert 0 < decay < 1
     ema = thetas[0]
     for t in range(1, steps + 1):
-        ema = {k: 0.99 * ema[k].double() + 0.01 * thetas[t][k].double() for k in ema}
+        ema = {k: decay * ema[k].double() + (1 - decay) * thetas[t][k].double() for k in ema}
     last = load_file(tmp_path / "r/checkpoints/last.safetensors")
     _close(ema, {k[len("avg.ema."):]: v for k, v in last.items() if k.startswith("avg.ema.")}, "ema")
 
