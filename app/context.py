@@ -15,6 +15,7 @@ import gradio as gr
 from core.config import BETA_BY_SETTING, REAL_HPARAMS, TOY_HPARAMS
 from core.data import quota as cache_quota
 from core.data.registry import DATASETS, SCHEMES, list_datasets
+from core.data.splits import default_base_classes
 from core.data.table import DatasetError
 from core.inspect import RunModels, dataset_overview
 from core.models import MODELS, ModelLoadError
@@ -183,7 +184,7 @@ class AppContext:
                                                                           "eval_per": 1})
                 t = ov.table
                 self._initial = (t.domains, t.classes, ov.splits.sources, ov.splits.targets,
-                                 t.classes[: len(t.classes) // 2])
+                                 default_base_classes(t, d.setting))
             except USER_ERRORS:
                 self._initial = ([], [], [], [], [])
         return self._initial

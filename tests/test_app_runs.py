@@ -205,3 +205,21 @@ def test_public_servers_stream_hub_datasets_with_caps():
     dn = build_config(DataChoice(dataset="domainnet"), opts=AppOptions(allow_local_paths=False, warmup=False), **kw)
     # (the server's default cap is 100; the preset's own, 10, is lower and stays)
     assert dn.data_options["max_per_class_domain"] == 10
+
+
+@pytest.mark.parametrize("setting", ["open_class", "in_the_wild"])
+def test_untouched_form_trains_the_same_base_classes_as_the_cli(setting, tmp_path):
+    """The form pre-ticks core's default base classes (alternating on toy-shapes), not a copy of its own."""
+    from dataclasses import replace
+
+    from core.config import RunConfig, resolve
+    from core.data import make_splits, open_dataset
+
+    base_opts = AppOptions(runs_dir=tmp_path / "runs", warmup=False)
+    opts = replace(base_opts, defaults=replace(base_opts.defaults, setting=setting))
+    form_base = AppContext(opts).initial_choice()[4]
+    cfg = resolve(RunConfig(setting=setting, data_options={"shots": 1, "eval_per": 1}))
+    table = open_dataset(cfg.dataset, seed=0, sources=cfg.sources, **cfg.data_options)
+    cli = make_splits(table, setting, cfg.sources, cfg.targets, cfg.base_classes)
+    assert form_base == [table.classes[i] for i in cli.base]
+    assert form_base != table.classes[: len(table.classes) // 2], "toy-shapes alternates its base classes"

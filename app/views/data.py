@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import gradio as gr
 
 from core.data.registry import SCHEMES
-from core.data.splits import SETTINGS
+from core.data.splits import SETTINGS, default_base_classes
 from core.inspect import colour_shortcut, dataset_overview, sample_mosaic
 
 from .. import configure, figures, text
@@ -101,11 +101,10 @@ def build(ctx: AppContext) -> DataView:
         except USER_ERRORS as e:
             return [gr.update(choices=[], value=[])] * 3 + vis + [f"⚠️ {e}"]
         t = ov.table
-        k = len(t.classes)
         return [gr.update(choices=t.domains, value=ov.splits.sources),
                 gr.update(choices=t.domains,
                           value=ov.splits.targets or [x for x in t.domains if x not in ov.splits.sources]),
-                gr.update(choices=t.classes, value=t.classes[: k // 2])] + vis + [""]
+                gr.update(choices=t.classes, value=default_base_classes(t, setting))] + vis + [""]
 
     def preview(dataset, data_path, data_upload, setting, sources, targets, base_classes, colour_bias, shots,
                 eval_per):

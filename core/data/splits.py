@@ -79,6 +79,14 @@ def default_base_count(k: int, setting: str) -> int:
     return -(-k // 2) if setting == "open_class" else k // 2
 
 
+def default_base_classes(table: ImageTable, setting: str) -> list[str]:
+    """The base classes a run uses when none are given: the table's own choice, else :func:`default_base_count` in
+    label order. The Studio's form starts from exactly these, so a form run and a CLI run train the same classes."""
+    if table.default_base:
+        return list(table.default_base)
+    return list(table.classes[: default_base_count(len(table.classes), setting)])
+
+
 def resolve_classes(table: ImageTable, base: list[str] | None,
                     setting: str = "open_class") -> tuple[list[int], list[int]]:
     k = len(table.classes)
@@ -116,7 +124,7 @@ def make_splits(table: ImageTable, setting: str, sources: list[str] | None = Non
             evals[f"ood/{table.domains[d]}"] = EvalSplit(np.flatnonzero(table.domain_ids == d), all_classes)
         s = Splits(setting, np.flatnonzero(in_src & train_pool), all_classes, evals, sources=src, targets=tgt)
     else:
-        base, new = resolve_classes(table, base_classes or list(table.default_base) or None, setting)
+        base, new = resolve_classes(table, base_classes or default_base_classes(table, setting), setting)
         is_base = np.isin(table.labels, base)
         if setting == "open_class":
             evals = {"base": EvalSplit(np.flatnonzero(in_src & test_pool & is_base), base),
