@@ -116,7 +116,7 @@ class BetaMovingAverage(_WeightAverage):
 class ExponentialMovingAverage(_WeightAverage):
     """``ema <- decay * ema + (1 - decay) * theta`` after each step, starting from the model as given."""
 
-    def __init__(self, model: torch.nn.Module, decay: float = 0.99):
+    def __init__(self, model: torch.nn.Module, decay: float):
         super().__init__(model)
         if not 0.0 <= decay < 1.0:
             raise ValueError("decay must be in [0, 1)")

@@ -1,5 +1,6 @@
-"""Mutation score from mutmut's own output: killed / (tested - equivalent), survivors listed with the reason of each
-equivalent one (tests/mutation_equivalents.txt: ``mutant name: why no test can tell it apart``).
+"""Mutation score from mutmut's own output: killed / (mutants - skipped - equivalent). A mutant no selected test runs
+("no tests") counts as surviving. Survivors are listed; equivalent ones with their reason
+(tests/mutation_equivalents.txt: ``mutant name: why no test can tell it apart``).
 
     python scripts/mutation_report.py STATS SURVIVORS EQUIVALENTS OUT
 """
@@ -37,16 +38,17 @@ def main(stats_path: str, survivors_path: str, equivalents_path: str, out_path: 
     stats = json.loads(Path(stats_path).read_text())
     left = parse_survivors(Path(survivors_path).read_text())
     equivalent = parse_equivalents(Path(equivalents_path))
-    tested = stats["total"] - stats["skipped"] - stats["no_tests"]
+    tested = stats["total"] - stats["skipped"]
     killed = stats["killed"] + stats["timeout"]
-    eq = sorted(n for n, s in left.items() if s == "survived" and n in equivalent)
-    live = sorted(n for n, s in left.items() if s == "survived" and n not in equivalent)
+    open_ = ("survived", "no tests")
+    eq = sorted(n for n, s in left.items() if s in open_ and n in equivalent)
+    live = sorted(n for n, s in left.items() if s in open_ and n not in equivalent)
     score = 100.0 * killed / max(1, tested - len(eq))
     report = {"command": "bash scripts/mutation.sh", "stats": stats, "tested": tested, "killed": killed,
               "score_pct": round(score, 1), "raw_score_pct": round(100.0 * killed / max(1, tested), 1),
               "equivalent": {n: {"why": equivalent[n], "diff": diff_of(n)} for n in eq},
-              "surviving": {n: diff_of(n) for n in live},
-              "other": {n: s for n, s in left.items() if s not in ("survived", "killed")}}
+              "surviving": {n: {"status": left[n], "diff": diff_of(n)} for n in live},
+              "other": {n: s for n, s in left.items() if s not in (*open_, "killed")}}
     Path(out_path).write_text(json.dumps(report, indent=2) + "\n")
     print(f"mutation score {score:.1f} % ({killed} killed of {tested} tested, {len(eq)} equivalent, "
           f"{len(live)} surviving)")

@@ -70,7 +70,7 @@ def test_beta_weights_closed_form(T, b):
     assert torch.allclose(w, ref, rtol=1e-9)
 
 
-@pytest.mark.parametrize("T,b", [(5000, 0.5), (500, 0.1), (9, 2.0)])
+@pytest.mark.parametrize("T,b", [(5000, 0.5), (500, 0.1), (9, 2.0), (18, 0.5)])
 def test_beta_shares_from_the_density(T, b):
     w = beta_dist.pdf((np.arange(T + 1) + 0.5) / (T + 1), b, b)
     w = w / w.sum()
@@ -151,3 +151,49 @@ def test_wiseft_interpolation():
     assert out["n"].item() == 2
     assert torch.equal(interpolate_weights(a, b, 0.0)["w"], a["w"])
     assert torch.equal(interpolate_weights(a, b, 1.0)["w"], b["w"])
+
+
+def test_margin_matrix_normalises_the_text_features():
+    _, t, _ = _setup(seed=3)
+    assert torch.allclose(margin_matrix(3.0 * t, 0.3), margin_matrix(t, 0.3), atol=1e-6)
+
+
+def test_bma_refuses_a_state_of_another_schedule():
+    m = torch.nn.Linear(2, 2)
+    saved = BetaMovingAverage(m, 10, 0.5)
+    for other in (BetaMovingAverage(m, 11, 0.5), BetaMovingAverage(m, 10, 0.6)):
+        with pytest.raises(ValueError, match="BMA state was saved for another schedule"):
+            other.load_state(saved.state(), saved.state_tensors())
+
+
+@pytest.mark.parametrize("decay,ok", [(0.0, True), (0.5, True), (0.999, True), (1.0, False), (1.5, False),
+                                      (-0.1, False)])
+def test_ema_decay_range(decay, ok):
+    m = torch.nn.Linear(2, 1)
+    if ok:
+        ema = ExponentialMovingAverage(m, decay)
+        with torch.no_grad():
+            m.weight.add_(1.0)
+        ema.update(m)
+        assert torch.allclose(ema.module.weight, decay * (m.weight - 1.0) + (1 - decay) * m.weight, atol=1e-6)
+    else:
+        with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
+            ExponentialMovingAverage(m, decay)
+
+
+def test_ema_state_roundtrip():
+    torch.manual_seed(0)
+    m = torch.nn.Linear(3, 2)
+    a = ExponentialMovingAverage(m, 0.8)
+    for _ in range(3):
+        with torch.no_grad():
+            m.weight.add_(0.5)
+        a.update(m)
+    b = ExponentialMovingAverage(torch.nn.Linear(3, 2), 0.8)
+    b.load_state(a.state(), a.state_tensors())
+    assert a.state() == {"t": 3, "decay": 0.8} and b.t == 3
+    with torch.no_grad():
+        m.weight.add_(0.5)
+    a.update(m)
+    b.update(m)
+    assert torch.equal(a.module.weight, b.module.weight)

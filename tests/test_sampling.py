@@ -54,3 +54,14 @@ def test_per_domain_sampler_is_seeded_and_balanced():
 def test_unknown_sampler_is_refused():
     with pytest.raises(ValueError, match="unknown sampler"):
         make_sampler(np.arange(4), np.zeros(4, dtype=int), 2, 0, kind="shuffled")
+
+
+def test_order_keys_are_stable_so_saved_runs_resume_on_the_same_batches():
+    """A run folder replays its batches on --resume, also one written by an earlier version: the pooled order is the
+    permutation seeded by ("epoch", seed, epoch), a per-domain stream's by ("epoch", seed, stream, epoch)."""
+    from core.world.scenes import stable_seed
+
+    perm = np.random.default_rng(stable_seed("epoch", 7, 0)).permutation(12)
+    assert (batch_indices(12, 5, 0, 7) == perm[:5]).all()
+    perm_d = np.random.default_rng(stable_seed("epoch", 7, "domain1", 0)).permutation(12)
+    assert (batch_indices(12, 5, 0, 7, "domain1") == perm_d[:5]).all()

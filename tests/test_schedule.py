@@ -22,3 +22,5 @@ def test_cosine_lr_shape():
     assert lrs[:5] == sorted(lrs[:5]) and lrs[4] == 1.0 == lrs[5]
     assert lrs[5:] == sorted(lrs[5:], reverse=True) and 0 < lrs[-1] < 0.05
     assert cosine_lr(1.0, 25, 20, 5) == 0.0 and cosine_lr(1.0, 0, 20) == 1.0
+    assert cosine_lr(1.0, 1, 20) < 1.0, "no warm-up unless asked for"
+    assert cosine_lr(1.0, 1, 1) == 0.0, "a step past the end of a one-step run gets lr 0"

@@ -128,3 +128,29 @@ def test_in_the_wild_total_is_every_target_image_among_all_classes():
     total = s.evals["total"]
     assert sorted(total.indices) == sorted(np.concatenate([s.evals["ood_base"].indices, s.evals["ood_new"].indices]))
     assert total.candidates == list(range(7))
+
+
+@pytest.mark.parametrize("k", [2, 7, 16, 47])
+def test_default_base_count(k):
+    import math
+
+    from core.data.splits import default_base_count
+
+    assert default_base_count(k, "open_class") == math.ceil(k / 2)
+    assert default_base_count(k, "in_the_wild") == math.floor(k / 2)
+
+
+@pytest.mark.parametrize("a,b", [(80.0, 40.0), (50.0, 50.0), (0.0, 30.0), (0.0, 0.0), (100.0, 1.0)])
+def test_harmonic_mean(a, b):
+    from core.data.splits import harmonic_mean
+
+    ref = 0.0 if a == 0 or b == 0 else 2 / (1 / a + 1 / b)
+    assert harmonic_mean(a, b) == pytest.approx(ref) and harmonic_mean(b, a) == pytest.approx(ref)
+
+
+def test_describe_counts_every_split():
+    s = make_splits(_table(), "open_class", ["a", "b"])
+    d = s.describe()
+    assert d["train"] == len(s.train) > 0
+    assert {k: d[k] for k in s.evals} == {k: len(v.indices) for k, v in s.evals.items()}
+    assert set(d) == {"train", *s.evals}

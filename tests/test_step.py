@@ -61,6 +61,7 @@ def test_optimiser_step_without_bma_returns_none_and_applies_weight_decay():
     model, x, y, t = _toy(3)
     opt = make_optimizer(model.parameters(), lr=0.1, weight_decay=0.5, device=torch.device("cpu"))
     assert opt.param_groups[0]["weight_decay"] == 0.5 and isinstance(opt, torch.optim.AdamW)
+    assert opt.param_groups[0]["lr"] == 0.1 and not opt.param_groups[0]["fused"]
     assert optimiser_step(step_loss(model, x, y, t, 0.0, 30.0, False), model, opt, 1e-3, {}) is None
 
 
