@@ -78,16 +78,17 @@ class RunIndex:
             total = sum(sizes.values()) + self.extra_bytes()
             if total <= self.max_bytes:
                 return []
-            evicted = []
+            evicted, kept_going = [], False
             for p in runs:
                 if total <= 0.9 * self.max_bytes:
                     break
                 if self.going(RunStore(p)):
+                    kept_going = True
                     continue
                 shutil.rmtree(p, ignore_errors=True)
                 total -= sizes[p.name]
                 evicted.append(p.name)
-            if total > self.max_bytes:
+            if total > self.max_bytes and kept_going:  # (caches over the quota are trimmed by their own sweeper)
                 raise RunStorageFull("this server's run storage is full with runs still going; try again when one "
                                      "finishes")
             return evicted

@@ -223,3 +223,12 @@ def test_untouched_form_trains_the_same_base_classes_as_the_cli(setting, tmp_pat
     cli = make_splits(table, setting, cfg.sources, cfg.targets, cfg.base_classes)
     assert form_base == [table.classes[i] for i in cli.base]
     assert form_base != table.classes[: len(table.classes) // 2], "toy-shapes alternates its base classes"
+
+
+def test_caches_over_the_quota_do_not_block_runs_when_nothing_is_going(tmp_path):
+    """Caches count against the quota, but only runs still going can make a new run wait (caches have a sweeper)."""
+    root = tmp_path / "runs"
+    (fake_run(root, "20260101-000000-a") / "summary.json").write_text('{"status": "done"}')
+    idx = RunIndex(root, max_bytes=1_000, extra_bytes=lambda: 10_000)
+    rid, _ = idx.new("clipood", "toy-shapes")
+    assert not (root / "20260101-000000-a").exists() and rid
