@@ -122,9 +122,9 @@ def test_resume_from_killed_run_without_summary(tiny_cfg, tmp_path):
 
 
 def test_nan_loss_fails_clearly_and_keeps_checkpoint(tiny_cfg, tmp_path, monkeypatch):
-    import core.engine as engine
+    import core.step as step
 
-    real = engine.margin_metric_softmax_loss
+    real = step.margin_metric_softmax_loss
     calls = {"n": 0}
 
     def poisoned(*a, **k):  # fault injection: the 4th step's loss is NaN
@@ -132,7 +132,7 @@ def test_nan_loss_fails_clearly_and_keeps_checkpoint(tiny_cfg, tmp_path, monkeyp
         loss = real(*a, **k)
         return loss * float("nan") if calls["n"] == 4 else loss
 
-    monkeypatch.setattr(engine, "margin_metric_softmax_loss", poisoned)
+    monkeypatch.setattr(step, "margin_metric_softmax_loss", poisoned)
     events = list(train(tiny_cfg(steps=6, checkpoint_every=2, eval_every=0), tmp_path / "n"))
     fin = events[-1]
     assert fin.status == "failed" and "lower --lr" in fin.reason and "step 4" in fin.reason

@@ -360,6 +360,9 @@ def test_the_public_servers_hub_options_stream_and_train(tmp_path):
     opts = data_options(DataChoice(dataset="hf:", path="x/y", shots=2),
                         AppOptions(allow_local_paths=False, warmup=False, caps=Caps(max_hub_per_class_domain=3)))
     assert opts["streaming"] is True and opts["max_per_class_domain"] == 3
+    assert opts.pop("hub_only") is True  # a public server never reads its own disk: the fixture is local, so
+    with pytest.raises(DatasetError, match="cannot load dataset"):  # it is refused there, and read here without
+        open_dataset(f"hf:{repo}", seed=0, hub_only=True, **opts)
     t = open_dataset(f"hf:{repo}", seed=0, **opts)
     assert t.info["streaming"] is True and len(t) < 45
     assert max(n for per in t.counts().values() for n in per.values()) <= 3  # the cap per (class, domain)
