@@ -197,3 +197,27 @@ def test_ema_state_roundtrip():
     a.update(m)
     b.update(m)
     assert torch.equal(a.module.weight, b.module.weight)
+
+
+def test_beta_weights_refuse_bad_arguments():
+    with pytest.raises(ValueError, match=r"^total_steps must be >= 0$"):
+        beta_weights(-1, 0.5)
+    for b in (0.0, -0.5):
+        with pytest.raises(ValueError, match=r"^beta must be > 0$"):
+            beta_weights(10, b)
+
+
+def test_error_messages_exactly():
+    m = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match=r"^decay must be in \[0, 1\)$"):
+        ExponentialMovingAverage(m, 1.0)
+    saved = BetaMovingAverage(m, 10, 0.5)
+    with pytest.raises(ValueError, match=r"^BMA state was saved for another schedule$"):
+        BetaMovingAverage(m, 9, 0.5).load_state(saved.state(), saved.state_tensors())
+
+
+def test_averaged_copies_are_frozen_fp32():
+    m = torch.nn.Linear(3, 2)
+    for avg in (BetaMovingAverage(m, 3, 0.5), ExponentialMovingAverage(m, 0.9)):
+        assert not any(p.requires_grad for p in avg.module.parameters())
+        assert avg.module is not m and not avg.module.training

@@ -154,3 +154,49 @@ def test_describe_counts_every_split():
     assert d["train"] == len(s.train) > 0
     assert {k: d[k] for k in s.evals} == {k: len(v.indices) for k, v in s.evals.items()}
     assert set(d) == {"train", *s.evals}
+
+
+def test_every_split_records_what_it_was_made_of():
+    """The Splits object is what the engine, the Studio and the summary read: setting, domains, classes, harmonic
+    pairs and candidate sets, exactly."""
+    t = _table()
+    ds = make_splits(t, "domain_shift", ["a", "b"], ["c", "d"])
+    assert (ds.setting, ds.sources, ds.targets, ds.harmonic) == ("domain_shift", ["a", "b"], ["c", "d"], {})
+    assert ds.train_classes == list(range(6)) and ds.base == [] and ds.new == []
+    assert all(ds.evals[f"ood/{d}"].candidates == list(range(6)) for d in ("c", "d"))
+    assert ds.evals["id"].candidates == list(range(6))
+    oc = make_splits(t, "open_class", ["a", "b"])
+    assert (oc.setting, oc.sources, oc.targets, oc.harmonic) == ("open_class", ["a", "b"], [], {"hm": ("base", "new")})
+    assert oc.base == [0, 1, 2] and oc.new == [3, 4, 5] and oc.train_classes == [0, 1, 2]
+    iw = make_splits(t, "in_the_wild", ["a"], ["c"])
+    assert (iw.setting, iw.sources, iw.targets) == ("in_the_wild", ["a"], ["c"])
+    assert iw.harmonic == {"hm": ("ood_base", "ood_new")} and iw.train_classes == iw.base == [0, 1, 2]
+    assert iw.new == [3, 4, 5]
+
+
+def test_default_domains():
+    t = _table()
+    s = make_splits(t, "domain_shift")
+    assert s.sources == ["a", "b", "c"] and s.targets == ["d"], "all but the last domain are sources by default"
+    s = make_splits(t, "domain_shift", ["a"])
+    assert s.targets == ["b", "c", "d"], "targets default to every domain that is not a source"
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(setting="open_world"), "setting must be one of domain_shift, open_class, in_the_wild (got 'open_world')"),
+    (dict(setting="domain_shift", sources=["a", "b"], targets=["b", "c"]), "sources and targets overlap: ['b']"),
+    (dict(setting="domain_shift", sources=["zz"], targets=["c"]), "sources: unknown domain 'zz'"),
+    (dict(setting="domain_shift", sources=["a"], targets=["zz"]), "targets: unknown domain 'zz'"),
+    (dict(setting="open_class", base_classes=[f"class{c}" for c in range(6)]),
+     "open-class settings need at least one base and one new class"),
+])
+def test_split_errors_say_what_is_wrong(kw, message):
+    with pytest.raises(DatasetError) as e:
+        make_splits(_table(), **kw)
+    assert message in str(e.value)
+
+
+def test_two_classes_are_enough():
+    t = _table(classes=2)
+    s = make_splits(t, "open_class", ["a"])
+    assert s.base == [0] and s.new == [1] and len(s.train) > 0

@@ -96,3 +96,12 @@ def test_use_bf16(precision, device, expected):
     c = Cfg()
     c.precision = precision
     assert use_bf16(c, torch.device(device)) is expected
+
+
+def test_wiseft_entry_does_not_stop_the_other_averages():
+    model, x, y, t = _toy(5)
+    opt = make_optimizer(model.parameters(), lr=0.1, weight_decay=0.0, device=torch.device("cpu"))
+    averages = {"wiseft": ("wiseft", 0.5), "ema": ExponentialMovingAverage(model, 0.5),
+                "bma": BetaMovingAverage(model, 3, 0.5)}
+    share = optimiser_step(step_loss(model, x, y, t, 0.0, 30.0, False), model, opt, 1e-2, averages)
+    assert averages["ema"].t == 1 and averages["bma"].t == 1 and share is not None
