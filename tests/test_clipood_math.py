@@ -109,22 +109,28 @@ def test_bma_starts_at_zero_shot_and_is_fp32():
     assert torch.allclose(bma.module.weight, m.weight.float())
 
 
-def test_bma_state_roundtrip():
+def _resumed_average_matches(make, before: int, after: int):
+    """An average saved after ``before`` steps and loaded into a fresh one continues exactly as the original."""
     torch.manual_seed(0)
     m = torch.nn.Linear(4, 2)
-    a = BetaMovingAverage(m, 10, 0.5)
-    for _ in range(4):
+    a = make(m)
+    for _ in range(before):
         with torch.no_grad():
             m.weight.add_(1.0)
         a.update(m)
-    b = BetaMovingAverage(torch.nn.Linear(4, 2), 10, 0.5)
+    b = make(torch.nn.Linear(4, 2))
     b.load_state(a.state(), a.state_tensors())
-    for _ in range(3):
+    for _ in range(after):
         with torch.no_grad():
             m.weight.add_(1.0)
         a.update(m)
         b.update(m)
     assert torch.equal(a.module.weight, b.module.weight)
+    return a, b
+
+
+def test_bma_state_roundtrip():
+    _resumed_average_matches(lambda m: BetaMovingAverage(m, 10, 0.5), 4, 3)
 
 
 def test_ema_closed_form():
@@ -182,21 +188,8 @@ def test_ema_decay_range(decay, ok):
 
 
 def test_ema_state_roundtrip():
-    torch.manual_seed(0)
-    m = torch.nn.Linear(3, 2)
-    a = ExponentialMovingAverage(m, 0.8)
-    for _ in range(3):
-        with torch.no_grad():
-            m.weight.add_(0.5)
-        a.update(m)
-    b = ExponentialMovingAverage(torch.nn.Linear(3, 2), 0.8)
-    b.load_state(a.state(), a.state_tensors())
-    assert a.state() == {"t": 3, "decay": 0.8} and b.t == 3
-    with torch.no_grad():
-        m.weight.add_(0.5)
-    a.update(m)
-    b.update(m)
-    assert torch.equal(a.module.weight, b.module.weight)
+    a, b = _resumed_average_matches(lambda m: ExponentialMovingAverage(m, 0.8), 3, 1)
+    assert a.state() == {"t": 4, "decay": 0.8} and b.t == 4
 
 
 def test_beta_weights_refuse_bad_arguments():
