@@ -38,7 +38,7 @@ from .models import load_clip
 from .runstore import RunStore
 from .sampling import batch_indices, make_sampler  # noqa: F401 - batch_indices re-exported
 from .schedule import cosine_lr
-from .step import make_optimizer, optimiser_step, result_key, result_weights, step_loss, use_bf16  # noqa: F401
+from .step import make_optimizer, optimiser_step, result_key, result_weights, step_loss, use_bf16
 from .world.scenes import stable_seed
 
 _TEXT_CACHE: dict[tuple, torch.Tensor] = {}
