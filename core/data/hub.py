@@ -191,6 +191,42 @@ def _drop(raw_classes: list[str], labels: np.ndarray, drop: set[str]) -> tuple[l
     return [raw_classes[i] for i in kept], np.where(labels >= 0, remap[np.clip(labels, 0, None)], -1)
 
 
+def _open_parts(repo, path, data_files, config, split_names, streaming, revision, hub_only):
+    """(source, local, one dataset per split name); on a public server (``hub_only``) hub ids only, with errors
+    that reveal nothing local."""
+    if hub_only:
+        source, local = _hub_only(repo, path, data_files), False
+    else:
+        source, data_files, local = _source(repo, path, data_files)
+    try:
+        return source, local, [load_split(source, s, local=local, config=config, data_files=data_files,
+                                          streaming=streaming, revision=revision) for s in split_names]
+    except DatasetError:
+        if hub_only:
+            raise DatasetError(hub_unavailable(repo)) from None
+        raise
+
+
+def _classes_and_domains(label_vals, dom_vals, feats, lab, dom, class_names, domain_names, drop: set[str]):
+    """(class names, labels, domain names, domain ids): domains without rows left out, ``drop`` classes removed
+    (label -1), names cleaned unless cleaning would merge two classes."""
+    raw_classes, labels = _codes(label_vals, feats[lab], _names_option(class_names), "class")
+    if dom:
+        domains, dom_ids = _codes(dom_vals, feats[dom], domain_names, "domain")
+        used = np.unique(dom_ids)  # domains named by the feature but without rows are left out
+        remap = np.full(len(domains), -1)
+        remap[used] = np.arange(len(used))
+        domains, dom_ids = [str(domains[u]) for u in used], remap[dom_ids]
+    else:
+        domains, dom_ids = ["all"], np.zeros(len(labels), dtype=np.int64)
+    if drop:
+        raw_classes, labels = _drop(raw_classes, labels, drop)
+    classes = [clean_name(c) for c in raw_classes]
+    if len(set(classes)) < len(classes):  # cleaning would merge two classes: keep the raw names
+        classes = [str(c) for c in raw_classes]
+    return classes, labels, domains, dom_ids
+
+
 def build_hub(repo: str, *, path=None, data_files=None, config=None, split="train", test_split=None,
               image_column=None, label_column=None, domain_column=None, class_names=None, domain_names=None,
               drop_classes=None, streaming=False, revision=None, max_rows=None, seed=0, shots=None,
@@ -199,19 +235,9 @@ def build_hub(repo: str, *, path=None, data_files=None, config=None, split="trai
     from datasets import Image
 
     streaming = bool_option("streaming", streaming)
-    hub_only = bool_option("hub_only", hub_only)
-    if hub_only:  # a public server: hub ids only, errors that reveal nothing local
-        source, local = _hub_only(repo, path, data_files), False
-    else:
-        source, data_files, local = _source(repo, path, data_files)
     split_names = [split] + ([test_split] if test_split else [])
-    try:
-        parts = [load_split(source, s, local=local, config=config, data_files=data_files, streaming=streaming,
-                            revision=revision) for s in split_names]
-    except DatasetError:
-        if hub_only:
-            raise DatasetError(hub_unavailable(repo)) from None
-        raise
+    source, local, parts = _open_parts(repo, path, data_files, config, split_names, streaming, revision,
+                                       bool_option("hub_only", hub_only))
     feats = parts[0].features
     img = _column(feats, image_column, "Image", ("image", "img", "jpg", "png"), "image")
     dom = _column(feats, domain_column, "", ("domain", "env", "environment"), "domain")
@@ -232,21 +258,9 @@ def build_hub(repo: str, *, path=None, data_files=None, config=None, split="trai
         label_vals, dom_vals, is_test, fetch_rows = _read_arrow(parts, split_names, img, lab, dom)
         fingerprint = [[p._fingerprint for p in parts], img, lab, dom]
 
-    raw_classes, labels = _codes(label_vals, feats[lab], _names_option(class_names), "class")
-    if dom:
-        domains, dom_ids = _codes(dom_vals, feats[dom], domain_names, "domain")
-        used = np.unique(dom_ids)  # domains named by the feature but without rows are left out
-        remap = np.full(len(domains), -1)
-        remap[used] = np.arange(len(used))
-        domains, dom_ids = [str(domains[u]) for u in used], remap[dom_ids]
-    else:
-        domains, dom_ids = ["all"], np.zeros(len(labels), dtype=np.int64)
     drop = {clean_name(x).lower() for x in (_names_option(drop_classes) or [])}
-    if drop:
-        raw_classes, labels = _drop(raw_classes, labels, drop)
-    classes = [clean_name(c) for c in raw_classes]
-    if len(set(classes)) < len(classes):  # cleaning would merge two classes: keep the raw names
-        classes = [str(c) for c in raw_classes]
+    classes, labels, domains, dom_ids = _classes_and_domains(label_vals, dom_vals, feats, lab, dom, class_names,
+                                                             domain_names, drop)
     rows = np.flatnonzero(labels >= 0)
 
     def fetch(sel):  # table rows -> dataset rows
