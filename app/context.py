@@ -17,7 +17,7 @@ from core.data import quota as cache_quota
 from core.data.registry import DATASETS, SCHEMES, list_datasets
 from core.data.splits import default_base_classes
 from core.data.table import DatasetError
-from core.inspect import RunModels, dataset_overview
+from core.explore import RunModels, dataset_overview
 from core.models import MODELS, ModelLoadError
 
 from . import configure

@@ -100,7 +100,8 @@ class RunRecord:
             if not str(ev.get("path", "")).endswith("result.safetensors"):
                 self.last_checkpoint_step = int(ev["step"])
         elif kind == "finish":
-            self.finish = {"status": ev["status"], "reason": ev["reason"]}
+            self.finish = {"status": ev["status"], "reason": ev["reason"], "code": ev.get("code", ""),
+                           "detail": ev.get("detail") or {}}
             self.summary = ev.get("summary") or self.summary
 
     # -- derived ---------------------------------------------------------------------------------------------

@@ -6,7 +6,13 @@ import html
 
 import pandas as pd
 
+from core.reasons import word
+
 from .records import RunRecord, model_label, split_label
+
+# How the Studio words a run's end (core/reasons.py codes): the actions name its buttons and fields.
+APP_WORDS = {"resume": "press Resume to continue from the checkpoint", "lr": "the learning rate",
+             "batch_size_word": "a batch size of", "resume_option": "", "device": "device"}
 
 
 def _clock(seconds: float | None) -> str:
@@ -61,9 +67,9 @@ def status_markdown(rec: RunRecord | None, note: str = "") -> str:
                      f"recipe {c.get('recipe') or 'ours'}, seed {c.get('seed')}, "
                      f"device {rec.device or '?'}")
     if rec.finish:
-        reason = rec.finish["reason"]
-        if rec.status == "cancelled":
-            reason = reason.replace("resume with --resume", "press Resume to continue from the checkpoint")
+        reason = word(rec.finish.get("code", ""), rec.finish.get("detail") or {}, APP_WORDS, rec.finish["reason"])
+        if not rec.finish.get("code"):  # a run saved before reasons had codes
+            reason = reason.replace("resume with --resume", APP_WORDS["resume"])
         parts.append(f"{'⚠️ ' if rec.status == 'failed' else ''}{reason}")
     if note:
         parts.append(note)

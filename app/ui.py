@@ -59,14 +59,14 @@ def warm_up(ctx: AppContext) -> threading.Thread:
 
     def work():
         try:
-            from core.inspect import zeroshot_reference
+            from core.explore import zeroshot_reference
 
             from .runner import remember_zeroshot
 
             cfg = ctx.default_config()  # (evaluating it also renders the default data once for every view)
             for kind, acc in zeroshot_reference(cfg).items():
                 remember_zeroshot(cfg.to_dict(), acc, kind)
-            from core.inspect import base_model
+            from core.explore import base_model
 
             base_model(cfg.model)
             from .projection import warm_up as umap_warm_up

@@ -192,7 +192,8 @@ s = engine.run_to_end(RunConfig(model=model, steps=steps, eval_every=0, checkpoi
 cfg = engine.resolve(RunConfig(model=model))
 dev = torch.device("cpu")
 bundle, table, splits, pipe, text = engine.prepare(cfg, dev)
-ev = engine._Evaluator(table, splits, pipe, text, dev, cfg.eval_subsample, cfg.seed)
+from core.evaluator import SplitEvaluator
+ev = SplitEvaluator(table, splits, pipe, text, dev, cfg.eval_subsample, cfg.seed)
 rows = np.arange(min(2000, len(ev.images)))
 f = ev.features(bundle.model.visual.float().eval(), rows).numpy()
 try:

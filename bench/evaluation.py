@@ -1,4 +1,4 @@
-"""Evaluation throughput: images/s of embedding an eval split with the engine's own ``_Evaluator``, and the cost of
+"""Evaluation throughput: images/s of embedding an eval split with the engine's own ``SplitEvaluator``, and the cost of
 the class text features, which the engine computes once per (model, classes, templates) and then reuses."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import time
 import numpy as np
 import torch
 
-from core import engine
+from core import engine, evaluator
 from core.config import RunConfig, resolve
 from core.data.pipeline import ImagePipeline
 from core.features import class_text_features
@@ -18,10 +18,10 @@ from .common import median, spread, time_calls
 
 def embedded_eval(model_id: str, repeats: int = 5, warmup: int = 1, max_rows: int | None = None,
                   device: str = "cpu", data_options: dict | None = None) -> dict:
-    """The embedded default (toy-shapes eval grid) through ``_Evaluator.features`` and ``.accuracy``."""
+    """The embedded default (toy-shapes eval grid) through ``SplitEvaluator.features`` and ``.accuracy``."""
     cfg = resolve(RunConfig(model=model_id, device=device, data_options=dict(data_options or {})))
     dev = engine.pick_device(cfg.device)
-    engine._TEXT_CACHE.clear()
+    evaluator._TEXT_CACHE.clear()
     t0 = time.perf_counter()
     bundle, table, splits, pipeline, text = engine.prepare(cfg, dev)
     t_prepare = time.perf_counter() - t0
@@ -30,10 +30,10 @@ def embedded_eval(model_id: str, repeats: int = 5, warmup: int = 1, max_rows: in
     class_text_features(bundle.model, bundle.tokenizer, classes, table.templates, dev, cfg.ensemble)
     t_text = time.perf_counter() - t0
     t0 = time.perf_counter()
-    engine.text_features_cached(bundle, table.classes, table.templates, cfg.ensemble, dev)
+    evaluator.text_features_cached(bundle, table.classes, table.templates, cfg.ensemble, dev)
     t_text_cached = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ev = engine._Evaluator(table, splits, pipeline, text, dev, cfg.eval_subsample, cfg.seed)
+    ev = evaluator.SplitEvaluator(table, splits, pipeline, text, dev, cfg.eval_subsample, cfg.seed)
     t_build = time.perf_counter() - t0
     visual = bundle.model.visual.float().eval()
     rows = np.arange(len(ev.images))
@@ -61,7 +61,8 @@ def synthetic_eval(arch: str, device: str, images: int = 2048, batch: int = 256,
 
 
 def _synthetic_eval(arch: str, device: str, images: int, batch: int, repeats: int, warmup: int, classes: int) -> dict:
-    """A random-init open_clip model (e.g. ViT-B-16) through ``_Evaluator.features`` on random uint8 images, plus
+    """A random-init open_clip model (e.g. ViT-B-16) through ``embed_rows`` (the loop of ``SplitEvaluator.features``)
+    on random uint8 images, plus
     the class text features of ``classes`` names with one template, computed once."""
     import open_clip
 
@@ -77,15 +78,14 @@ def _synthetic_eval(arch: str, device: str, images: int, batch: int, repeats: in
         tok = open_clip.get_tokenizer(arch)
     size = model.visual.image_size
     size = int(size if isinstance(size, int) else size[0])
-    ev = object.__new__(engine._Evaluator)  # only what .features() reads: the engine's own embedding loop
-    ev.pipeline = ImagePipeline(size, open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
-    ev.device = dev
-    ev.amp = dev.type == "cuda"  # what a run with precision "auto" uses
-    ev.images = torch.randint(0, 256, (images, 3, size, size), dtype=torch.uint8,
-                              generator=torch.Generator().manual_seed(0))
+    pipeline = ImagePipeline(size, open_clip.OPENAI_DATASET_MEAN, open_clip.OPENAI_DATASET_STD)
+    amp = dev.type == "cuda"  # what a run with precision "auto" uses
+    pixels = torch.randint(0, 256, (images, 3, size, size), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
     rows = np.arange(images)
     visual = model.visual.float().eval()
-    ts = time_calls(lambda: ev.features(visual, rows, batch), calls=1, warmup=warmup, repeats=repeats, device=dev)
+    ts = time_calls(lambda: evaluator.embed_rows(visual, pixels, rows, pipeline, dev, amp, batch), calls=1,
+                    warmup=warmup, repeats=repeats, device=dev)
     names = [f"class {i}" for i in range(classes)]
     t_text = time_calls(lambda: class_text_features(model, tok, names, ["a photo of a {}."], dev, False), calls=1,
                         warmup=1, repeats=3, device=dev)

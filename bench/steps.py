@@ -1,30 +1,28 @@
 """Training-step benchmarks: our CLIPood step vs the seed code's step design, BMA cost, FLOP/s.
 
-*Our step* is the engine's own code: ``core.step.step_loss`` (bf16 autocast on CUDA, ``margin_metric_softmax_loss``),
-the same ``loss.item()`` cadence as ``core.engine._run`` (every step on CPU, every 10th on CUDA), then
-``core.step.optimiser_step`` (AdamW from ``make_optimizer``, ``BetaMovingAverage.update`` with foreach ops).
+*Our step* is the engine's own code, ``core.step.Trainer.step``: ``step_loss`` (bf16 autocast on CUDA,
+``margin_metric_softmax_loss``), the loss read back every step on CPU and every 10th on CUDA, then ``optimiser_step``
+(AdamW from ``make_optimizer``, ``BetaMovingAverage.update`` with foreach ops).
 """
 
 from __future__ import annotations
 
 import copy
 import gc
-import math
 import time
 from collections.abc import Callable
 
 import torch
 
 from core import step as engine_step
+from core.averages import Averages
 from core.clipood import BetaMovingAverage, margin_metric_softmax_loss
-from core.schedule import cosine_lr
 
 from .common import median, paired, paired_ratio, spread, sync, time_calls
 from .seed_design import SeedStep
 
 step_loss = engine_step.step_loss
-optimiser_step = engine_step.optimiser_step
-STEP_CODE_PATH = "core.step.step_loss + core.step.optimiser_step + core.step.make_optimizer"
+STEP_CODE_PATH = "core.step.Trainer.step (step_loss + optimiser_step) + core.step.make_optimizer"
 
 # image-tower configs (open_clip); text towers are not needed for a step
 PAPER_BATCHES = (36, 256)
@@ -102,34 +100,31 @@ class OursStep:
         else:  # a variant the CPU table reports
             self.opt = torch.optim.AdamW(self.visual.parameters(), lr=lr, weight_decay=weight_decay,
                                          fused=bool(fused), foreach=foreach)
-        self.averages = {"bma": BetaMovingAverage(self.visual, total_steps, beta)}
+        self.averages = Averages({"bma": BetaMovingAverage(self.visual, total_steps, beta)})
         self.model = torch.compile(self.visual) if compile else self.visual
-        self.text, self.lam, self.logit_scale = text, lam, float(logit_scale)
-        self.base_lr, self.total, self.warmup = lr, total_steps, int(round(warmup_frac * total_steps))
+        self.text = text
+        self.trainer = engine_step.Trainer(self.model, self.visual, self.opt, self.averages, text, lam,
+                                           float(logit_scale), self.amp, lr, total_steps,
+                                           int(round(warmup_frac * total_steps)))
         self.i = 0
         self.last_loss: float | None = None
 
-    def _wrap_averages(self) -> None:
-        for a in self.averages.values():
-            if isinstance(a, BetaMovingAverage) and a.t >= a.total_steps:  # benchmark runs past T: start over
-                a.t, a.weight_sum = 0, float(a.weights[0])
+    def _restart_full_average(self) -> None:
+        bma = self.averages["bma"]
+        if bma.t >= bma.total_steps:  # the benchmark runs past T: a new schedule from the current average
+            bma.restart()
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> float | None:
-        step = self.i % self.total
-        lr = cosine_lr(self.base_lr, step, self.total, self.warmup)
-        loss = step_loss(self.model, x, y, self.text, self.lam, self.logit_scale, self.amp)
-        check = self.device.type == "cpu" or step % 10 == 0 or step == self.total - 1
-        if check:
-            self.last_loss = loss.item()
-            if not math.isfinite(self.last_loss):
-                raise FloatingPointError(f"loss became {self.last_loss}")
-        self._wrap_averages()
-        optimiser_step(loss, self.visual, self.opt, lr, self.averages)
+        """The engine's step (raises ``core.step.NonFiniteLoss``, a FloatingPointError, on a NaN loss)."""
+        self._restart_full_average()
+        out = self.trainer.step(self.i % self.trainer.total, x, y)
+        if out.loss is not None:
+            self.last_loss = out.loss
         self.i += 1
         return self.last_loss
 
     def bma_update(self) -> None:
-        self._wrap_averages()
+        self._restart_full_average()
         self.averages["bma"].update(self.visual)
 
 

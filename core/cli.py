@@ -13,7 +13,17 @@ from pathlib import Path
 from .config import BETA_BY_SETTING, REAL_HPARAMS, RECIPE_CHOICES, TOY_HPARAMS, ConfigError, RunConfig
 from .data.splits import SETTINGS
 from .methods import AVERAGES, METHODS
+from .reasons import word
 from .recipes import SAMPLERS
+
+# How the command line words a run's end (core/reasons.py codes): the actions name this tool's options.
+CLI_WORDS = {"resume": "resume with --resume", "lr": "--lr", "batch_size_word": "--batch-size",
+             "resume_option": "--resume: ", "device": "--device"}
+
+
+def finish_text(code: str, detail: dict, reason: str = "") -> str:
+    """A finish or failure reason in the command line's words (``reason``: a run saved before codes existed)."""
+    return word(code, detail, CLI_WORDS, fallback=reason)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -175,28 +185,37 @@ def precheck(cfg: RunConfig) -> None:
     resolve_model(cfg.model, cfg.pretrained)
 
 
-def cmd_train(a) -> int:
-    from .engine import RunFailed, train
+def _new_run(a) -> tuple[RunConfig, Path | None]:
+    """The config and the fresh run folder of ``train`` without ``--resume`` (checked before anything is made;
+    no folder with ``--check``)."""
     from .runstore import check_run_id, new_run_id
 
+    cfg = config_from_args(a)
+    precheck(cfg)
+    if a.check:
+        return cfg, None
+    try:
+        run_id = check_run_id(a.run_id) if a.run_id else new_run_id(cfg.method, cfg.dataset)
+    except ValueError as e:
+        raise ConfigError("run_id", str(e)) from None
+    run_dir = Path(a.out) / run_id
+    if run_dir.exists():
+        raise ConfigError("run_id", f"{run_dir} already exists; pick another --run-id or use --resume")
+    return cfg, run_dir
+
+
+def cmd_train(a) -> int:
+    from .engine import RunFailed, train
+
     if a.resume:
-        run_dir = Path(a.resume)
-        cfg = RunConfig()
+        run_dir, cfg = Path(a.resume), RunConfig()
     else:
-        cfg = config_from_args(a)
-        precheck(cfg)
-        if a.check:
+        cfg, run_dir = _new_run(a)
+        if run_dir is None:
             from .config import resolve
 
             print(json.dumps(resolve(cfg).to_dict(), indent=2))
             return 0
-        try:
-            run_id = check_run_id(a.run_id) if a.run_id else new_run_id(cfg.method, cfg.dataset)
-        except ValueError as e:
-            raise ConfigError("run_id", str(e)) from None
-        run_dir = Path(a.out) / run_id
-        if run_dir.exists():
-            raise ConfigError("run_id", f"{run_dir} already exists; pick another --run-id or use --resume")
     stop = threading.Event()
     last = None
     if int(os.environ.get("RANK", "0")) != 0:  # data-parallel worker: rank 0 reports
@@ -218,7 +237,7 @@ def cmd_train(a) -> int:
         print("\ninterrupted: the run folder keeps its checkpoint; continue with --resume", file=sys.stderr)
         return 130
     except RunFailed as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {finish_text(e.code, e.detail, str(e))}", file=sys.stderr)
         return 1
     if tty and not a.quiet:
         print(file=sys.stderr)
@@ -230,7 +249,7 @@ def cmd_train(a) -> int:
     if s.get("zeroshot"):
         print(format_table({"zero-shot": s["zeroshot"], "final": s.get("final") or {},
                             f"result ({s['config']['method']})": s.get("result") or {}}))
-    print(f"status: {last.status} ({last.reason}); run folder: {run_dir}")
+    print(f"status: {last.status} ({finish_text(last.code, last.detail, last.reason)}); run folder: {run_dir}")
     if a.json:
         print(json.dumps(s, indent=2))
     return 0 if last.status == "done" else 1

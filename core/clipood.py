@@ -1,7 +1,9 @@
 """The CLIPood method as pure units: margin metric softmax (MMS), Beta weights, and weight averages.
 
-Formulas follow the official code (thuml/CLIPood ``engine.py``): see ``../shared/docs/clipood-method.md`` §1.
-All averages keep fp32 master copies and update with ``torch._foreach_*`` ops (no per-parameter Python arithmetic).
+Formulas follow the official code (thuml/CLIPood ``engine.py``, ``main.py``): ``docs/method.md`` gives each one with
+its source line and where we differ. Every average answers ``update(model)`` after each optimiser step and
+``averaged(last)`` for its output; BMA and EMA keep fp32 master copies updated with ``torch._foreach_*`` ops (no
+per-parameter Python arithmetic) and are checkpointed; WiSE-FT needs only the zero-shot and the last weights.
 """
 
 from __future__ import annotations
@@ -68,6 +70,12 @@ class _WeightAverage:
             raise ValueError("model does not match the averaged module")
         return [s.float() if s.dtype != torch.float32 else s for s in src]
 
+    checkpointed = True  # its state goes into the run's checkpoint (core/checkpoint.py)
+
+    def averaged(self, last: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The averaged weights (``last``, the current model's, is not needed: the average is kept)."""
+        return self.module.state_dict()
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.module.state_dict().items()}
 
@@ -102,6 +110,10 @@ class BetaMovingAverage(_WeightAverage):
         torch._foreach_add_(self._avg, self._sources(model), alpha=w / new_sum)
         self.weight_sum = new_sum
         return w / float(self.weights.sum())
+
+    def restart(self) -> None:
+        """Start the schedule again from the current average as its t = 0 (a benchmark that runs past T steps)."""
+        self.t, self.weight_sum = 0, float(self.weights[0])
 
     def state(self) -> dict:
         return {"t": self.t, "weight_sum": self.weight_sum, "beta": self.beta, "total_steps": self.total_steps}
@@ -149,9 +161,17 @@ def interpolate_weights(theta_0: dict[str, torch.Tensor], theta_1: dict[str, tor
     return out
 
 
-def beta_shares(total_steps: int, beta: float) -> dict[str, float]:
-    """Share of the final average held by the zero-shot end (t = 0), the first and last 10 % of steps."""
-    w = beta_weights(total_steps, beta)
-    w = w / w.sum()
-    k = max(1, (total_steps + 1) // 10)
-    return {"zeroshot": float(w[0]), "first_10pct": float(w[:k].sum()), "last_10pct": float(w[-k:].sum())}
+class WiseFT:
+    """WiSE-FT as an average like the others: ``alpha * theta_last + (1 - alpha) * theta_0``, computed from the
+    zero-shot weights and the last ones when asked, so there is nothing to update or to checkpoint."""
+
+    checkpointed = False
+
+    def __init__(self, theta_0: dict[str, torch.Tensor], alpha: float):
+        self.theta_0, self.alpha = theta_0, float(alpha)
+
+    def update(self, model: torch.nn.Module) -> None:
+        """Nothing to fold in: the interpolation only needs the final weights."""
+
+    def averaged(self, last: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return interpolate_weights(self.theta_0, last, self.alpha)

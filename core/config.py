@@ -7,10 +7,8 @@ resolved config is what ``config.json`` holds, so a run folder alone reproduces 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .data.splits import SETTINGS
 from .methods import AVERAGES, METHODS
@@ -89,10 +87,6 @@ class RunConfig:
     def from_saved(cls, d: dict) -> RunConfig:
         """A run folder's config.json; one saved before recipes and samplers existed drew pooled batches."""
         return cls.from_dict({"sampler": "pooled", "recipe": "ours", **d})
-
-    @classmethod
-    def load(cls, path: Path) -> RunConfig:
-        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 def _check(cond: bool, name: str, msg: str) -> None:

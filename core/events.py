@@ -58,15 +58,9 @@ class CheckpointEvent(Event):
 @dataclass
 class FinishEvent(Event):
     status: str  # done | cancelled | failed
-    reason: str
+    reason: str  # ``code`` and ``detail`` in neutral words (core/reasons.py); front ends word them their own way
     summary: dict = field(default_factory=dict)
+    code: str = ""  # core/reasons.py: finished, stopped, time_limit, nan_loss, out_of_memory, ...
+    detail: dict = field(default_factory=dict)
     kind = "finish"
 
-
-EVENT_TYPES = {c.kind: c for c in (StartEvent, StepEvent, EvalEvent, CheckpointEvent, FinishEvent)}
-
-
-def event_from_dict(d: dict) -> Event:
-    d = dict(d)
-    cls = EVENT_TYPES[d.pop("kind")]
-    return cls(**d)

@@ -1,4 +1,4 @@
-"""Read-only views of data, models and finished runs: what the Studio (or a notebook) shows beside training.
+"""Exploring data, models and finished runs, read-only: what the Studio (or a notebook) shows beside training.
 
 Everything here is plain numbers out (numpy arrays, dicts, lists): the Beta schedule and the share of the running
 average held by each end, dataset overviews (sample mosaics by domain x class, images per split and domain, the
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import load_result, read_weight_sets
 from .clipood import beta_weights
 from .config import RunConfig, resolve
 from .data import make_splits, open_dataset
@@ -26,7 +27,6 @@ from .data.images import rows_per_batch
 from .data.pipeline import ImagePipeline
 from .data.splits import Splits
 from .data.table import ImageTable
-from .io import load_safetensors
 from .models import ClipBundle, load_clip
 from .runstore import RunStore
 
@@ -188,13 +188,14 @@ def eval_sample(table: ImageTable, n: int = 2000, seed: int = 0, domains: list[s
 
 # -------------------------------------------------------------------------------------------------- the model side
 
+BUNDLE_CACHE_SIZE = 2  # pre-trained CLIPs kept loaded for the Studio's views
 _BUNDLES: OrderedDict[tuple, ClipBundle] = OrderedDict()
 _BUNDLE_LOCK = threading.Lock()
 
 
-def base_model(model: str, pretrained: str | None = None, device: str | torch.device = "cpu",
-               cache: int = 2) -> ClipBundle:
-    """A loaded pre-trained CLIP shared read-only between callers (small LRU): never train or modify it."""
+def base_model(model: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBundle:
+    """A loaded pre-trained CLIP shared read-only between callers (an LRU of ``BUNDLE_CACHE_SIZE``): never train
+    or modify it."""
     key = (model, pretrained, str(device))
     with _BUNDLE_LOCK:
         if key in _BUNDLES:
@@ -203,7 +204,7 @@ def base_model(model: str, pretrained: str | None = None, device: str | torch.de
     bundle = load_clip(model, pretrained, device)
     with _BUNDLE_LOCK:
         _BUNDLES[key] = bundle
-        while len(_BUNDLES) > cache:
+        while len(_BUNDLES) > BUNDLE_CACHE_SIZE:
             _BUNDLES.popitem(last=False)
     return bundle
 
@@ -239,11 +240,13 @@ def embed_images(visual: torch.nn.Module, pipeline: ImagePipeline, images: list,
 def zeroshot_reference(cfg: RunConfig, device: str | torch.device = "cpu") -> dict[str, dict[str, float]]:
     """The zero-shot accuracy a run of ``cfg`` will report: ``subsample`` (its step-0 curve point, on the same fixed
     subsample as its intermediate evaluations) and ``full`` (the full splits, reported at the end)."""
-    from .engine import _Evaluator, prepare
+    from .engine import prepare
+    from .evaluator import SplitEvaluator
+    from .step import use_bf16
 
-    cfg = resolve(cfg)
-    bundle, table, splits, pipeline, text = prepare(cfg, torch.device(device))
-    ev = _Evaluator(table, splits, pipeline, text, torch.device(device), cfg.eval_subsample, cfg.seed)
+    cfg, device = resolve(cfg), torch.device(device)
+    bundle, table, splits, pipeline, text = prepare(cfg, device)
+    ev = SplitEvaluator(table, splits, pipeline, text, device, cfg.eval_subsample, cfg.seed, use_bf16(cfg, device))
     visual = bundle.model.visual.float().eval()
     return {"subsample": ev.accuracy(visual, False), "full": ev.accuracy(visual, True)}
 
@@ -286,14 +289,10 @@ class RunModels:
         if self._weights is None:
             w: dict[str, dict[str, torch.Tensor]] = {}
             if self.store is not None and self.store.last_checkpoint.is_file():
-                tensors = load_safetensors(self.store.last_checkpoint)
-                w[FINAL] = {k[len("visual."):]: v for k, v in tensors.items() if k.startswith("visual.")}
-                names = sorted({k.split(".", 2)[1] for k in tensors if k.startswith("avg.")})
-                for n in names:
-                    pre = f"avg.{n}."
-                    w[n] = {k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}
+                w[FINAL], averages = read_weight_sets(self.store.last_checkpoint)
+                w.update(averages)
             if self.store is not None and self.store.result_checkpoint.is_file():
-                w[RESULT] = load_safetensors(self.store.result_checkpoint)
+                w[RESULT] = load_result(self.store.result_checkpoint)
             self._weights = w
         return self._weights
 

@@ -19,9 +19,3 @@ def class_text_features(model, tokenizer, classnames: list[str], templates: list
         out.append(F.normalize(f, dim=-1))
     return torch.stack(out)
 
-
-def encode_images(visual_or_model, x: torch.Tensor) -> torch.Tensor:
-    """Image features from a CLIP model or from its image tower alone."""
-    if hasattr(visual_or_model, "encode_image"):
-        return visual_or_model.encode_image(x)
-    return visual_or_model(x)

@@ -41,8 +41,3 @@ for _m in (
 
 AVERAGES = ("bma", "ema", "wiseft")
 
-
-def get_method(name: str) -> Method:
-    if name not in METHODS:
-        raise KeyError(name)
-    return METHODS[name]

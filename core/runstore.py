@@ -34,12 +34,6 @@ class RunStore:
         self.dir = Path(run_dir)
         self.ckpt_dir = self.dir / "checkpoints"
 
-    @classmethod
-    def create(cls, root: Path, run_id: str) -> RunStore:
-        d = Path(root) / check_run_id(run_id)
-        d.mkdir(parents=True, exist_ok=False)
-        return cls(d)
-
     @property
     def config_path(self) -> Path:
         return self.dir / "config.json"

@@ -1,12 +1,19 @@
 """The trainer step: forward + MMS loss, the optimiser update with every weight average, and which weights a method
-returns. The engine's loop calls these and so does the benchmark (``bench/steps.py``), so both time the same code.
+returns. The engine's loop runs :class:`Trainer` and so does the benchmark (``bench/steps.py``), so both time the
+same code.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import torch
 
-from .clipood import interpolate_weights, margin_metric_softmax_loss
+from .averages import Averages
+from .clipood import margin_metric_softmax_loss
+from .schedule import cosine_lr
 
 
 def use_bf16(cfg, device: torch.device) -> bool:
@@ -29,7 +36,7 @@ def step_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, text: to
 
 
 def optimiser_step(loss: torch.Tensor, visual: torch.nn.Module, opt: torch.optim.Optimizer, lr: float,
-                   averages: dict) -> float | None:
+                   averages: Averages) -> float | None:
     """One update: lr, backward, AdamW, then every weight average. Returns the BMA weight of this step (or None).
 
     Kept apart from :func:`step_loss` so the finite-loss check sits between them and a NaN never reaches the weights.
@@ -39,14 +46,56 @@ def optimiser_step(loss: torch.Tensor, visual: torch.nn.Module, opt: torch.optim
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    bma_w = None
-    for name, a in averages.items():
-        if isinstance(a, tuple):
-            continue  # WiSE-FT: computed from theta0 and the final weights
-        w = a.update(visual)
-        if name == "bma":
-            bma_w = w
-    return bma_w
+    return averages.update(visual)
+
+
+class NonFiniteLoss(FloatingPointError):
+    """The loss of a step was NaN or infinite; raised before the update, so the weights never see it."""
+
+    def __init__(self, loss: float, step: int):
+        super().__init__(f"loss became {loss} at step {step}")
+        self.loss, self.step = loss, step
+
+
+@dataclass
+class StepResult:
+    loss: float | None  # None on steps the loss is not read back (CUDA: every 10th step, and the last)
+    lr: float
+    bma_weight: float | None
+
+
+@dataclass
+class Trainer:
+    """One optimiser step as a run takes it: the lr of the schedule, :func:`step_loss`, the finite-loss check at the
+    read-back cadence (every step on CPU; every 10th and the last on CUDA, where a read-back stalls the GPU), then
+    :func:`optimiser_step`. ``model`` is what the forward runs through (``visual`` itself, or its DDP wrapper)."""
+
+    model: torch.nn.Module
+    visual: torch.nn.Module
+    opt: torch.optim.Optimizer
+    averages: Averages
+    text: torch.Tensor
+    lam: float
+    logit_scale: float
+    amp: bool
+    base_lr: float
+    total: int
+    warmup: int = 0
+    read_loss: Callable[[torch.Tensor], float] = torch.Tensor.item  # the DDP mean under torchrun
+
+    def reads_loss(self, step: int) -> bool:
+        return self.text.device.type == "cpu" or step % 10 == 0 or step == self.total - 1
+
+    def step(self, step: int, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        """Optimiser step ``step`` (0-based) on batch ``(x, y)``; :class:`NonFiniteLoss` before a bad update."""
+        lr = cosine_lr(self.base_lr, step, self.total, self.warmup)
+        loss = step_loss(self.model, x, y, self.text, self.lam, self.logit_scale, self.amp)
+        value = None
+        if self.reads_loss(step):
+            value = self.read_loss(loss)
+            if not math.isfinite(value):
+                raise NonFiniteLoss(value, step + 1)
+        return StepResult(value, lr, optimiser_step(loss, self.visual, self.opt, lr, self.averages))
 
 
 def result_key(method_result: str) -> str | None:
@@ -55,14 +104,12 @@ def result_key(method_result: str) -> str | None:
     return {"zeroshot": None, "last": "current"}.get(method_result, method_result)
 
 
-def result_weights(method_result: str, theta0: dict, last: dict, averages: dict) -> dict[str, torch.Tensor]:
-    """The image-tower weights a method outputs: the last weights, WiSE-FT's interpolation of zero-shot and last,
-    or the named running average."""
+def result_weights(method_result: str, theta0: dict, last: dict, averages: Averages) -> dict[str, torch.Tensor]:
+    """The image-tower weights a method outputs: the zero-shot ones, the last ones, or its average's (WiSE-FT's
+    interpolation of zero-shot and last, or a running average)."""
     key = result_key(method_result)
     if key is None:
         return theta0
     if key == "current":
         return last
-    if method_result == "wiseft":
-        return interpolate_weights(theta0, last, averages["wiseft"][1])
-    return averages[key].module.state_dict()
+    return averages[key].averaged(last)

@@ -7,7 +7,7 @@ pytest.importorskip("plotly")
 
 from app import figures, render  # noqa: E402
 from app.records import RunRecord, model_label, parse_average  # noqa: E402
-from core.inspect import average_shares, beta_schedule  # noqa: E402
+from core.explore import average_shares, beta_schedule  # noqa: E402
 
 CFG = {"method": "clipood", "setting": "domain_shift", "beta": 0.5, "ema_decay": 0.99, "wiseft_alpha": 0.5,
        "dataset": "toy-shapes", "model": "tiny-random", "seed": 0, "batch_size": 8}

@@ -1,4 +1,4 @@
-"""The computations the Studio shows (core/inspect.py, core/playground.py, app/projection.py), on the tiny model."""
+"""The computations the Studio shows (core/explore.py, core/playground.py, app/projection.py), on the tiny model."""
 
 import threading
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.clipood import beta_shares, beta_weights
+from core.clipood import beta_weights
 from core.data import open_dataset
 from core.engine import run_to_end
-from core.inspect import (
+from core.explore import (
     RESULT,
     ZEROSHOT,
     RunModels,
@@ -34,7 +34,8 @@ def test_beta_schedule_matches_the_engine_weights():
 
 def test_average_shares():
     end = average_shares(100, 0.1, 100)
-    assert end["zeroshot"] == pytest.approx(beta_shares(100, 0.1)["zeroshot"])
+    w = beta_weights(100, 0.1)
+    assert end["zeroshot"] == pytest.approx(float(w[0] / w.sum()))
     assert end["zeroshot"] + end["latest"] + end["between"] == pytest.approx(1.0)
     start = average_shares(100, 0.1, 0)
     assert start["zeroshot"] == pytest.approx(1.0) and start["latest"] == 0.0
@@ -91,7 +92,7 @@ def test_zeroshot_reference_is_what_the_run_reports(tmp_path):
     """The app shows this reference before the engine's own zero-shot evaluation: it must be the same numbers
     (toy-clip, so accuracies differ by split and subsample; a small subsample so it differs from the full split)."""
     from core.config import RunConfig
-    from core.inspect import zeroshot_reference
+    from core.explore import zeroshot_reference
     from core.models import TOY_CLIP_DIR
     from core.runstore import RunStore
 
@@ -132,7 +133,7 @@ def test_zero_shot_only_models_and_probabilities(tiny_cfg):
     img = rm.table.load(np.array([0]))[0]
     sim = text_similarity(rm.bundle, ["cat", "dog", "car"])
     assert sim.shape == (3, 3) and np.allclose(np.diag(sim), 1, atol=1e-5)
-    from core.inspect import text_features
+    from core.explore import text_features
 
     tf = text_features(rm.bundle, ["circle", "square", "star"], rm.table.templates)
     probs = class_probabilities({"zs": rm.visual(ZEROSHOT)}, rm.pipeline, img.permute(1, 2, 0).numpy(), tf,

@@ -111,10 +111,10 @@ def test_closing_after_the_finish_keeps_done(tiny_cfg, tmp_path):
 def test_a_run_left_stopping_finishes_before_the_next_one_starts(tiny_cfg, tmp_path, monkeypatch):
     """The queue frees its slot when a stream is closed, while the run is still drained (checkpoint, summary) on a
     thread: the next run must wait for it, so two runs never share the device."""
-    import core.engine as engine
+    import core.checkpoint as checkpoint
 
-    real = engine.save_safetensors
-    monkeypatch.setattr(engine, "save_safetensors", lambda *a, **k: (time.sleep(0.5), real(*a, **k))[1])
+    real = checkpoint.save_safetensors
+    monkeypatch.setattr(checkpoint, "save_safetensors", lambda *a, **k: (time.sleep(0.5), real(*a, **k))[1])
     cfg = resolve(tiny_cfg(steps=400, eval_every=0, checkpoint_every=0))
     a_done = threading.Event()
     a = stream_run(cfg, tmp_path / "a", threading.Event(), min_interval=0.0, on_done=a_done.set)

@@ -11,7 +11,6 @@ from scipy.stats import beta as beta_dist
 from core.clipood import (
     BetaMovingAverage,
     ExponentialMovingAverage,
-    beta_shares,
     beta_weights,
     interpolate_weights,
     margin_matrix,
@@ -71,14 +70,16 @@ def test_beta_weights_closed_form(T, b):
 
 
 @pytest.mark.parametrize("T,b", [(5000, 0.5), (500, 0.1), (9, 2.0), (18, 0.5)])
-def test_beta_shares_from_the_density(T, b):
+def test_average_shares_at_the_end_from_the_density(T, b):
+    from core.explore import average_shares
+
     w = beta_dist.pdf((np.arange(T + 1) + 0.5) / (T + 1), b, b)
     w = w / w.sum()
-    k = max(1, (T + 1) // 10)
-    s = beta_shares(T, b)
-    assert s["zeroshot"] == pytest.approx(w[0], rel=1e-9)
-    assert s["first_10pct"] == pytest.approx(w[:k].sum(), rel=1e-9)
-    assert s["last_10pct"] == pytest.approx(w[-k:].sum(), rel=1e-9)
+    k = max(1, round(T / 10))
+    s = average_shares(T, b, T)
+    assert s["zeroshot"] == pytest.approx(w[0], rel=1e-9) and s["latest_steps"] == k
+    assert s["latest"] == pytest.approx(w[-k:].sum(), rel=1e-9)
+    assert s["between"] == pytest.approx(w[1:-k].sum(), rel=1e-7)
     assert (s["zeroshot"] > 1 / (T + 1)) == (b < 1), "a U-shaped Beta puts more than a uniform share on t = 0"
 
 

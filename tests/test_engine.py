@@ -135,7 +135,10 @@ def test_nan_loss_fails_clearly_and_keeps_checkpoint(tiny_cfg, tmp_path, monkeyp
     monkeypatch.setattr(step, "margin_metric_softmax_loss", poisoned)
     events = list(train(tiny_cfg(steps=6, checkpoint_every=2, eval_every=0), tmp_path / "n"))
     fin = events[-1]
-    assert fin.status == "failed" and "lower --lr" in fin.reason and "step 4" in fin.reason
+    assert fin.status == "failed" and fin.code == "nan_loss" and "step 4" in fin.reason
+    lr = fin.summary["config"]["lr"]
+    assert fin.detail == {"loss": "nan", "step": 4, "lr_value": lr, "checkpoint_step": 2}
+    assert "--" not in fin.reason and f"lower the learning rate (now {lr:g})" in fin.reason  # core names no flag
     assert [e.step for e in events if isinstance(e, StepEvent)] == [1, 2, 3]
     s = json.loads((tmp_path / "n/summary.json").read_text())
     assert s["status"] == "failed" and s["last_checkpoint_step"] == 2

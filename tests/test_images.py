@@ -74,7 +74,7 @@ import open_clip  # (imported by the pipeline on first use; its ~150 MB are not 
 from core.data import open_dataset
 from core.data.cache import eval_images
 from core.data.pipeline import ImagePipeline
-from core.inspect import sample_mosaic
+from core.explore import sample_mosaic
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 base = peak()
 t = open_dataset("zip:" + sys.argv[1])            # unpack + pre-flight check (every image decoded)

@@ -97,7 +97,7 @@ def test_sigkill_mid_run_leaves_a_folder_that_resume_completes(tmp_path):
 
 
 def test_cuda_oom_fails_with_a_smaller_batch_and_frees_memory(tiny_cfg, tmp_path, monkeypatch):
-    import core.engine as engine
+    import core.step as engine
 
     real, freed = engine.step_loss, []
 
@@ -112,7 +112,8 @@ def test_cuda_oom_fails_with_a_smaller_batch_and_frees_memory(tiny_cfg, tmp_path
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: freed.append(True))
     cfg = tiny_cfg(steps=6, batch_size=8, checkpoint_every=2, eval_every=0)
     s = run_to_end(cfg, tmp_path / "r")
-    assert s["status"] == "failed" and "try --batch-size 4" in s["reason"] and "\n" not in s["reason"]
+    assert s["status"] == "failed" and s["code"] == "out_of_memory" and s["detail"]["suggested"] == 4
+    assert "try a batch size of 4" in s["reason"] and "\n" not in s["reason"]
     assert freed and s["last_checkpoint_step"] == 2 and RunStore(tmp_path / "r").last_checkpoint.is_file()
 
 
@@ -131,7 +132,7 @@ def test_memory_returns_to_baseline_over_ten_runs(tiny_cfg, tmp_path):
     """10 consecutive runs in one process (a class clicking Start again and again): no tensors kept alive, RSS flat
     after warm-up, module caches bounded (the rendered toy grids are an LRU of 8)."""
     from app import runner
-    from core import engine
+    from core import evaluator
     from core.data import toy
 
     tensors, rss = [], []
@@ -142,7 +143,8 @@ def test_memory_returns_to_baseline_over_ten_runs(tiny_cfg, tmp_path):
         rss.append(_rss_mb())
     assert max(tensors[2:]) <= tensors[2] + 8, tensors  # a leak of even one model's weights per run shows here
     assert max(rss[3:]) - rss[2] < 40, rss  # MB; allocator noise only
-    assert len(engine._TEXT_CACHE) <= 8 and len(runner._ZS) <= 64 and toy._grid.cache_info().currsize <= 8
+    assert len(evaluator._TEXT_CACHE) <= evaluator.TEXT_CACHE_SIZE == 8
+    assert len(runner._ZS) <= 64 and toy._grid.cache_info().currsize <= 8
 
 
 # --- 6. bad input everywhere: fuzzing --------------------------------------------------------------------------------

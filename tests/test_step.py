@@ -4,9 +4,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.clipood import BetaMovingAverage, ExponentialMovingAverage, beta_weights
+from core.averages import Averages
+from core.clipood import BetaMovingAverage, ExponentialMovingAverage, WiseFT, beta_weights
 from core.methods import METHODS
-from core.step import make_optimizer, optimiser_step, result_key, result_weights, step_loss, use_bf16
+from core.schedule import cosine_lr
+from core.step import (
+    NonFiniteLoss,
+    Trainer,
+    make_optimizer,
+    optimiser_step,
+    result_key,
+    result_weights,
+    step_loss,
+    use_bf16,
+)
 
 
 def _toy(seed=0, k=5, d=8, n=16):
@@ -43,8 +54,9 @@ def test_optimiser_step_sets_lr_updates_weights_and_every_average():
     model, x, y, t = _toy(2)
     before = model.weight.detach().clone()
     opt = make_optimizer(model.parameters(), lr=0.5, weight_decay=0.0, device=torch.device("cpu"))
-    averages = {"bma": BetaMovingAverage(model, 4, 0.5), "ema": ExponentialMovingAverage(model, 0.9),
-                "wiseft": ("wiseft", 0.5)}
+    theta0 = {k: v.clone() for k, v in model.state_dict().items()}
+    averages = Averages({"bma": BetaMovingAverage(model, 4, 0.5), "ema": ExponentialMovingAverage(model, 0.9),
+                         "wiseft": WiseFT(theta0, 0.5)})
     share = optimiser_step(step_loss(model, x, y, t, 0.2, 30.0, False), model, opt, 1e-2, averages)
     assert all(g["lr"] == 1e-2 for g in opt.param_groups)
     delta = (model.weight.detach() - before).abs()
@@ -62,7 +74,7 @@ def test_optimiser_step_without_bma_returns_none_and_applies_weight_decay():
     opt = make_optimizer(model.parameters(), lr=0.1, weight_decay=0.5, device=torch.device("cpu"))
     assert opt.param_groups[0]["weight_decay"] == 0.5 and isinstance(opt, torch.optim.AdamW)
     assert opt.param_groups[0]["lr"] == 0.1 and not opt.param_groups[0]["fused"]
-    assert optimiser_step(step_loss(model, x, y, t, 0.0, 30.0, False), model, opt, 1e-3, {}) is None
+    assert optimiser_step(step_loss(model, x, y, t, 0.0, 30.0, False), model, opt, 1e-3, Averages()) is None
 
 
 def test_result_key_of_every_method():
@@ -80,11 +92,11 @@ def test_result_weights_of_every_kind():
         model.weight.add_(1.0)
     bma.update(model)
     last = model.state_dict()
-    assert result_weights("zeroshot", theta0, last, {}) is theta0
-    assert result_weights("last", theta0, last, {}) is last
-    wise = result_weights("wiseft", theta0, last, {"wiseft": ("wiseft", 0.25)})
+    assert result_weights("zeroshot", theta0, last, Averages()) is theta0
+    assert result_weights("last", theta0, last, Averages()) is last
+    wise = result_weights("wiseft", theta0, last, Averages({"wiseft": WiseFT(theta0, 0.25)}))
     assert torch.allclose(wise["weight"], theta0["weight"] + 0.25)
-    assert torch.equal(result_weights("bma", theta0, last, {"bma": bma})["weight"], bma.module.weight)
+    assert torch.equal(result_weights("bma", theta0, last, Averages({"bma": bma}))["weight"], bma.module.weight)
 
 
 @pytest.mark.parametrize("precision,device,expected", [
@@ -101,7 +113,47 @@ def test_use_bf16(precision, device, expected):
 def test_wiseft_entry_does_not_stop_the_other_averages():
     model, x, y, t = _toy(5)
     opt = make_optimizer(model.parameters(), lr=0.1, weight_decay=0.0, device=torch.device("cpu"))
-    averages = {"wiseft": ("wiseft", 0.5), "ema": ExponentialMovingAverage(model, 0.5),
-                "bma": BetaMovingAverage(model, 3, 0.5)}
+    theta0 = {k: v.clone() for k, v in model.state_dict().items()}
+    averages = Averages({"wiseft": WiseFT(theta0, 0.5), "ema": ExponentialMovingAverage(model, 0.5),
+                         "bma": BetaMovingAverage(model, 3, 0.5)})
     share = optimiser_step(step_loss(model, x, y, t, 0.0, 30.0, False), model, opt, 1e-2, averages)
     assert averages["ema"].t == 1 and averages["bma"].t == 1 and share is not None
+
+
+def _trainer(model, t, total=6, lr=0.1, warmup=2, averages=None):
+    opt = make_optimizer(model.parameters(), lr=lr, weight_decay=0.0, device=torch.device("cpu"))
+    return Trainer(model, model, opt, averages or Averages({"bma": BetaMovingAverage(model, total, 0.5)}), t, 0.3,
+                   30.0, False, lr, total, warmup)
+
+
+def test_trainer_step_takes_the_scheduled_lr_and_returns_loss_and_share():
+    model, x, y, t = _toy(6)
+    trainer = _trainer(model, t)
+    expected_loss = step_loss(model, x, y, t, 0.3, 30.0, False).item()
+    w = beta_weights(6, 0.5)
+    for step in range(3):
+        out = trainer.step(step, x, y)
+        assert out.lr == pytest.approx(cosine_lr(0.1, step, 6, 2)) and out.lr == trainer.opt.param_groups[0]["lr"]
+        assert out.bma_weight == pytest.approx(float(w[step + 1] / w.sum()))
+        if step == 0:
+            assert out.loss == pytest.approx(expected_loss, rel=1e-6)
+    assert trainer.averages["bma"].t == 3
+
+
+def test_trainer_refuses_a_nan_loss_before_the_update():
+    model, x, y, t = _toy(7)
+    trainer = _trainer(model, t)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(NonFiniteLoss) as e:
+        trainer.step(4, x * float("nan"), y)
+    assert e.value.step == 5 and e.value.loss != e.value.loss  # NaN
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert trainer.averages["bma"].t == 0
+
+
+@pytest.mark.parametrize("device,step,reads", [("cpu", 3, True), ("meta", 3, False), ("meta", 10, True),
+                                               ("meta", 5, True)])
+def test_trainer_reads_the_loss_every_step_on_cpu_else_every_tenth_and_the_last(device, step, reads):
+    model, _, _, t = _toy(8)
+    trainer = _trainer(model, t.to(device))
+    assert trainer.reads_loss(step) is reads

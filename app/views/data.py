@@ -10,7 +10,7 @@ import gradio as gr
 
 from core.data.registry import SCHEMES
 from core.data.splits import SETTINGS, default_base_classes
-from core.inspect import colour_shortcut, dataset_overview, sample_mosaic
+from core.explore import colour_shortcut, dataset_overview, sample_mosaic
 
 from .. import configure, figures, text
 from ..context import USER_ERRORS, AppContext

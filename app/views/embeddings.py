@@ -10,7 +10,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from core.inspect import RESULT, ZEROSHOT, eval_sample, load_images, view_classes
+from core.explore import RESULT, ZEROSHOT, eval_sample, load_images, view_classes
 
 from .. import figures, text
 from ..context import USER_ERRORS, AppContext, user_error

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from core.inspect import base_model, text_similarity, view_classes
+from core.explore import base_model, text_similarity, view_classes
 from core.playground import parse_class_names
 
 from .. import figures, text

@@ -10,7 +10,7 @@ import numpy as np
 
 from core.data.images import ALLOWED_FORMATS, BadImage, decode_image
 from core.data.pipeline import ImagePipeline
-from core.inspect import RESULT, base_model, load_images, text_features, view_classes
+from core.explore import RESULT, base_model, load_images, text_features, view_classes
 from core.playground import class_probabilities, parse_class_names
 
 from .. import figures, text

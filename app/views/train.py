@@ -9,7 +9,7 @@ from functools import lru_cache
 import gradio as gr
 
 from core.config import RunConfig
-from core.inspect import average_shares, beta_schedule
+from core.explore import average_shares, beta_schedule
 from core.methods import METHODS
 
 from .. import figures, render, text

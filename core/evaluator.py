@@ -1,0 +1,144 @@
+"""Accuracy per split, as every run, ``python -m core eval`` and the Studio's zero-shot reference compute it.
+
+Each split is scored on its own images among its own candidate classes (frozen class text features, cosine argmax,
+no margin, no temperature). The eval images are decoded once (uint8 at model size, disk-cached for real data);
+intermediate evaluations use a fixed, seeded subsample per split, the final one every image.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data.cache import eval_images
+from .data.pipeline import ImagePipeline
+from .data.splits import Splits, harmonic_mean
+from .features import class_text_features
+from .io import load_safetensors, save_safetensors
+from .world.scenes import stable_seed
+
+TEXT_CACHE_SIZE = 8  # class text features of the last few (model, classes, templates) a process used
+_TEXT_CACHE: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+_TEXT_LOCK = threading.Lock()
+
+
+def text_features_cached(bundle, classes: list[str], templates, ensemble: bool, device) -> torch.Tensor:
+    """Class text features (names with '_' read as spaces), from a small LRU: a second run on the same data and
+    model skips the text tower."""
+    key = (bundle.model_id, bundle.pretrained, tuple(classes), tuple(templates), ensemble, str(device))
+    with _TEXT_LOCK:
+        if key in _TEXT_CACHE:
+            _TEXT_CACHE.move_to_end(key)
+            return _TEXT_CACHE[key]
+    feats = class_text_features(bundle.model, bundle.tokenizer, [c.replace("_", " ") for c in classes], templates,
+                                device, ensemble)
+    with _TEXT_LOCK:
+        _TEXT_CACHE[key] = feats
+        while len(_TEXT_CACHE) > TEXT_CACHE_SIZE:
+            _TEXT_CACHE.popitem(last=False)
+    return feats
+
+
+@torch.no_grad()
+def embed_rows(visual: torch.nn.Module, images: torch.Tensor, rows: np.ndarray, pipeline: ImagePipeline,
+               device: torch.device, amp: bool, batch: int = 256) -> torch.Tensor:
+    """L2-normalised fp32 features of uint8 ``images[rows]`` (bf16 autocast when ``amp``), ``batch`` at a time."""
+    out = []
+    for i in range(0, len(rows), batch):
+        x = pipeline.normalise(images[rows[i:i + batch]].to(device))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            f = visual(x)
+        out.append(F.normalize(f.float(), dim=-1))
+    return torch.cat(out)
+
+
+def _subsamples(splits: Splits, subsample: int, seed: int) -> dict[str, np.ndarray]:
+    """A fixed, seeded subsample of each split; per-domain splits draw from their parent's when they overlap."""
+    sub: dict[str, np.ndarray] = {}
+    for name, s in splits.evals.items():
+        parent = name.split("/")[0]
+        if "/" in name and parent in sub:
+            sub[name] = np.intersect1d(sub[parent], s.indices)
+            if len(sub[name]):
+                continue
+        rng = np.random.default_rng(stable_seed("eval-subsample", seed, name))
+        keep = s.indices[rng.permutation(len(s.indices))[:subsample]] if len(s.indices) > subsample else s.indices
+        sub[name] = np.sort(keep)
+    return sub
+
+
+class SplitEvaluator:
+    """Fixed eval images (uint8 at model size, in memory) and each split's candidate classifier."""
+
+    def __init__(self, table, splits: Splits, pipeline: ImagePipeline, text: torch.Tensor, device, subsample: int,
+                 seed: int, amp: bool | None = None):
+        self.pipeline, self.device, self.text = pipeline, torch.device(device), text
+        self.amp = (self.device.type == "cuda") if amp is None else amp
+        self.splits = splits
+        all_idx = np.unique(np.concatenate([s.indices for s in splits.evals.values()]))
+        self.pos = {int(i): k for k, i in enumerate(all_idx)}
+        self.images = eval_images(table, all_idx, pipeline)  # uint8 at model size; disk-cached for real data
+        self.labels = torch.as_tensor(table.labels[all_idx])
+        self.sub = _subsamples(splits, subsample, seed)
+
+    def features(self, visual: torch.nn.Module, rows: np.ndarray, batch: int = 256) -> torch.Tensor:
+        return embed_rows(visual, self.images, rows, self.pipeline, self.device, self.amp, batch)
+
+    @torch.no_grad()
+    def accuracy(self, visual: torch.nn.Module | None, full: bool,
+                 all_features: torch.Tensor | None = None) -> dict[str, float]:
+        """Accuracy per split; ``all_features`` (features of every eval row) skips the embedding pass."""
+        chosen = {n: (s.indices if full else self.sub[n]) for n, s in self.splits.evals.items()}
+        union = np.unique(np.concatenate(list(chosen.values())))
+        rows = np.asarray([self.pos[int(i)] for i in union])
+        if all_features is not None:
+            feats = all_features[torch.as_tensor(rows)].to(self.device).float()
+        else:
+            visual.eval()
+            feats = self.features(visual, rows)
+        where = {int(i): k for k, i in enumerate(union)}
+        acc = {}
+        for name, idx in chosen.items():
+            s = self.splits.evals[name]
+            f = feats[[where[int(i)] for i in idx]]
+            cand = torch.as_tensor(s.candidates, device=f.device)
+            pred = cand[(f @ self.text[cand].t()).argmax(-1)].cpu()
+            labels = self.labels[[self.pos[int(i)] for i in idx]]
+            acc[name] = round(100.0 * (pred == labels).float().mean().item(), 4)
+        for name, (a, b) in self.splits.harmonic.items():
+            acc[name] = round(harmonic_mean(acc[a], acc[b]), 4)
+        return acc
+
+
+def zeroshot_features(evaluator: SplitEvaluator, visual, table, bundle) -> torch.Tensor:
+    """Zero-shot image features of every eval row (fp16 on CPU), disk-cached for tables with a fingerprint."""
+    from .data.cache import PREPROCESS_VERSION, cache_root, key_of
+
+    def compute():
+        return evaluator.features(visual.eval(), np.arange(len(evaluator.images))).half().cpu()
+
+    fp = (table.info or {}).get("fingerprint")
+    root = cache_root()
+    if not fp or root is None:
+        return compute()
+    rows = sorted(evaluator.pos)
+    key = key_of("zeroshot-features", fp, rows, bundle.model_id, bundle.pretrained, bundle.image_size,
+                 PREPROCESS_VERSION, str(evaluator.device.type), "bf16" if evaluator.amp else "fp32")
+    path = root / "zeroshot" / f"{key}.safetensors"
+    if path.is_file():
+        try:
+            f = load_safetensors(path)["features"]
+            if f.shape[0] == len(rows):
+                return f
+        except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed
+            pass
+    f = compute()
+    try:
+        save_safetensors({"features": f}, path, metadata={"model": bundle.model_id})
+    except OSError:
+        pass
+    return f
