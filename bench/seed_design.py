@@ -1,7 +1,7 @@
 """A re-creation of the official CLIPood code's training-step *design*, for side-by-side timing only.
 
-What the official code (thuml/CLIPood ``main.py`` + ``engine.py``, HEAD; see
-``/work/shared/docs/clipood-method.md`` §2 and §5) does per step, and what is reproduced here:
+What the official code (thuml/CLIPood ``main.py`` + ``engine.py``, HEAD; see ``docs/method.md``, sections
+"Precision" and "Sharp edges of the official code") does per step, and what is reproduced here:
 
 * the image tower holds **fp16** Linear/Conv/attention weights and projections (OpenAI CLIP's ``convert_weights``;
   LayerNorms, class and positional embeddings stay fp32), the input is cast to the conv weight's dtype (the

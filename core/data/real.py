@@ -3,7 +3,7 @@
 Imported lazily by ``registry._load_plugins`` (it pulls in ``datasets`` and PIL only when a real dataset is used).
 Every hub preset is ``build_hub`` with a repo id and its prompt templates; ``--data path=DIR`` (a local copy in the
 repo's file layout) or ``--data data_files=...`` replaces the download and runs the very same code. Hub ids and
-their column layouts are as seen in public code (``clipood-method.md`` §8) and could not be checked from here.
+their column layouts are as seen in public code and could not be checked from here.
 """
 
 from __future__ import annotations
