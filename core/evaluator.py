@@ -7,9 +7,6 @@ intermediate evaluations use a fixed, seeded subsample per split, the final one 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,28 +16,19 @@ from .data.pipeline import ImagePipeline
 from .data.splits import Splits, harmonic_mean
 from .features import class_text_features
 from .io import load_safetensors, save_safetensors
+from .lru import LRU
 from .world.scenes import stable_seed
 
 TEXT_CACHE_SIZE = 8  # class text features of the last few (model, classes, templates) a process used
-_TEXT_CACHE: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-_TEXT_LOCK = threading.Lock()
+_TEXT_CACHE = LRU(TEXT_CACHE_SIZE)
 
 
 def text_features_cached(bundle, classes: list[str], templates, ensemble: bool, device) -> torch.Tensor:
     """Class text features (names with '_' read as spaces), from a small LRU: a second run on the same data and
     model skips the text tower."""
     key = (bundle.model_id, bundle.pretrained, tuple(classes), tuple(templates), ensemble, str(device))
-    with _TEXT_LOCK:
-        if key in _TEXT_CACHE:
-            _TEXT_CACHE.move_to_end(key)
-            return _TEXT_CACHE[key]
-    feats = class_text_features(bundle.model, bundle.tokenizer, [c.replace("_", " ") for c in classes], templates,
-                                device, ensemble)
-    with _TEXT_LOCK:
-        _TEXT_CACHE[key] = feats
-        while len(_TEXT_CACHE) > TEXT_CACHE_SIZE:
-            _TEXT_CACHE.popitem(last=False)
-    return feats
+    return _TEXT_CACHE.get(key, lambda: class_text_features(
+        bundle.model, bundle.tokenizer, [c.replace("_", " ") for c in classes], templates, device, ensemble))
 
 
 @torch.no_grad()

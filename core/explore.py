@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from .data.images import rows_per_batch
 from .data.pipeline import ImagePipeline
 from .data.splits import Splits
 from .data.table import ImageTable
+from .lru import LRU
 from .models import ClipBundle, load_clip
 from .runstore import RunStore
 
@@ -189,24 +189,13 @@ def eval_sample(table: ImageTable, n: int = 2000, seed: int = 0, domains: list[s
 # -------------------------------------------------------------------------------------------------- the model side
 
 BUNDLE_CACHE_SIZE = 2  # pre-trained CLIPs kept loaded for the Studio's views
-_BUNDLES: OrderedDict[tuple, ClipBundle] = OrderedDict()
-_BUNDLE_LOCK = threading.Lock()
+_BUNDLES = LRU(BUNDLE_CACHE_SIZE)
 
 
 def base_model(model: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBundle:
     """A loaded pre-trained CLIP shared read-only between callers (an LRU of ``BUNDLE_CACHE_SIZE``): never train
     or modify it."""
-    key = (model, pretrained, str(device))
-    with _BUNDLE_LOCK:
-        if key in _BUNDLES:
-            _BUNDLES.move_to_end(key)
-            return _BUNDLES[key]
-    bundle = load_clip(model, pretrained, device)
-    with _BUNDLE_LOCK:
-        _BUNDLES[key] = bundle
-        while len(_BUNDLES) > BUNDLE_CACHE_SIZE:
-            _BUNDLES.popitem(last=False)
-    return bundle
+    return _BUNDLES.get((model, pretrained, str(device)), lambda: load_clip(model, pretrained, device))
 
 
 @torch.no_grad()

@@ -1,4 +1,4 @@
-"""The evaluator's module cache (core/evaluator.py) stays bounded, and hits return the features computed once."""
+"""Module caches stay bounded (core/evaluator.py, core/lru.py), and a hit returns what was computed once."""
 
 import torch
 
@@ -19,3 +19,21 @@ def test_text_feature_cache_is_a_bounded_lru():
     assert torch.allclose(again.norm(dim=-1), torch.ones(2))
     oldest = (bundle.model_id, bundle.pretrained, ("class0", "dog"), ("a photo of a {}.",), False, "cpu")
     assert oldest not in evaluator._TEXT_CACHE
+
+
+def test_lru_keeps_the_most_recent_and_computes_a_miss_once():
+    from core.lru import LRU
+
+    calls = []
+    cache = LRU(2)
+    for key in ["a", "b", "a", "c", "a", "b"]:
+        assert cache.get(key, lambda k=key: calls.append(k) or k.upper()) == key.upper()
+    assert calls == ["a", "b", "c", "b"] and len(cache) == 2 and "a" in cache and "c" not in cache
+    cache.clear()
+    assert len(cache) == 0
+
+
+def test_the_studio_model_cache_is_bounded():
+    from core import explore
+
+    assert isinstance(explore._BUNDLES, type(evaluator._TEXT_CACHE)) and explore._BUNDLES.size == 2
