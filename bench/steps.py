@@ -22,7 +22,7 @@ from .common import median, paired, paired_ratio, spread, sync, time_calls
 from .seed_design import SeedStep
 
 step_loss = engine_step.step_loss
-STEP_CODE_PATH = "core.step.Trainer.step (step_loss + optimiser_step) + core.step.make_optimizer"
+STEP_CODE_PATH = "core.step.Trainer.step (step_loss, optimiser_step) + core.step.make_optimizer"
 
 # image-tower configs (open_clip); text towers are not needed for a step
 PAPER_BATCHES = (36, 256)

@@ -68,7 +68,7 @@ def test_cpu_suite_quick_tiny(tmp_path):
     s = on_disk["sections"]
     assert set(s) == {"step", "first_events", "default_run", "eval", "umap", "render"}
     _step_schema(s["step"]["main"])
-    assert s["step"]["main"]["step_code_path"].startswith("core.step.step_loss")  # the engine's own step
+    assert s["step"]["main"]["step_code_path"].startswith("core.step.Trainer.step")  # the engine's own step
     assert _pos(s["render"]["stream_images_per_s"]) and _pos(s["render"]["grid_images_per_s"])
     assert _pos(s["eval"]["images_per_s"]) and _pos(s["eval"]["text_features_s"])
     fe = s["first_events"]

@@ -97,9 +97,9 @@ def test_sigkill_mid_run_leaves_a_folder_that_resume_completes(tmp_path):
 
 
 def test_cuda_oom_fails_with_a_smaller_batch_and_frees_memory(tiny_cfg, tmp_path, monkeypatch):
-    import core.step as engine
+    import core.step as trainer_step
 
-    real, freed = engine.step_loss, []
+    real, freed = trainer_step.step_loss, []
 
     def oom_at_step_3(model, x, *a, **k):
         if len(freed) == 0 and engine_steps[0] == 3:
@@ -108,7 +108,7 @@ def test_cuda_oom_fails_with_a_smaller_batch_and_frees_memory(tiny_cfg, tmp_path
         return real(model, x, *a, **k)
 
     engine_steps = [0]
-    monkeypatch.setattr(engine, "step_loss", oom_at_step_3)
+    monkeypatch.setattr(trainer_step, "step_loss", oom_at_step_3)
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: freed.append(True))
     cfg = tiny_cfg(steps=6, batch_size=8, checkpoint_every=2, eval_every=0)
     s = run_to_end(cfg, tmp_path / "r")
