@@ -7,6 +7,8 @@ saved runs are private to each browser and local folder paths are refused unless
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 
@@ -21,7 +23,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
     caps, space = Caps(), (SPACE_CAPS if on_spaces() else {})
     p = argparse.ArgumentParser(description="CLIPood Studio")
-    p.add_argument("--host", default="127.0.0.1", help="interface to bind (use 0.0.0.0 only behind a proxy)")
+    p.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                   help="interface to bind (GRADIO_SERVER_NAME, which a Space sets to 0.0.0.0 behind its proxy; "
+                        "use 0.0.0.0 only behind a proxy)")
     p.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     p.add_argument("--share", action="store_true", help="open a public gradio.live link (off by default)")
     p.add_argument("--runs-dir", default=os.environ.get("CLIPOOD_RUNS_DIR", "runs"), help="where runs are saved")
@@ -53,6 +57,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     return a
 
 
+def options_summary(opts, space: bool) -> dict:
+    """The resolved server options as one JSON-able dict (printed at start: a Space's log shows what it serves)."""
+    return {"space": space, "runs_dir": str(opts.runs_dir), "private_runs": not opts.shared_runs,
+            "allow_local_paths": opts.allow_local_paths, "caps": dataclasses.asdict(opts.caps)}
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
     from pathlib import Path
@@ -67,6 +77,7 @@ def main(argv=None) -> int:
                 max_dataset_pixels=space.get("max_dataset_pixels"))
     opts = AppOptions(runs_dir=Path(a.runs_dir), caps=caps, shared_runs=not a.private_runs,
                       allow_local_paths=a.allow_local_paths, warmup=not a.no_warmup)
+    print("CLIPood Studio options: " + json.dumps(options_summary(opts, space=on_spaces())), flush=True)
     launch(build_app(opts), host=a.host, port=a.port, share=a.share)
     return 0
 

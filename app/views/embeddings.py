@@ -12,7 +12,7 @@ import torch
 
 from core.explore import RESULT, ZEROSHOT, eval_sample, load_images, view_classes
 
-from .. import figures, text
+from .. import figures, gpu, text
 from ..context import USER_ERRORS, AppContext, user_error
 from ..projection import place_texts, project
 from .data import DataView
@@ -73,7 +73,7 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
             rm = models_for(run_id, browser_runs_, request, model, data_values)
             keep, note = view_classes(rm.table.classes)  # many classes: the points of a sample of them
             idx = eval_sample(rm.table, int(min(n, caps.max_embed_points)), seed=0, classes=keep)
-            feats = rm.embed(weight or ZEROSHOT, idx)
+            feats = gpu.embed(rm, weight or ZEROSHOT, idx)
         except USER_ERRORS as e:
             raise user_error(e) from None
         text_f = rm.text.cpu().numpy()

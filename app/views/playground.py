@@ -11,9 +11,9 @@ import numpy as np
 from core.data.images import ALLOWED_FORMATS, BadImage, decode_image
 from core.data.pipeline import ImagePipeline
 from core.explore import RESULT, base_model, load_images, text_features, view_classes
-from core.playground import class_probabilities, parse_class_names
+from core.playground import parse_class_names
 
-from .. import figures, text
+from .. import figures, gpu, text
 from ..context import USER_ERRORS, AppContext, user_error
 from .data import DataView, overview
 from .train import TrainView
@@ -95,7 +95,7 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
             templates = rms[0].table.templates if rms else table.templates
             tf = text_features(bundle, names, templates)
             pipeline = ImagePipeline(bundle.image_size, bundle.mean, bundle.std)
-            probs = class_probabilities(visuals, pipeline, img, tf, bundle.logit_scale)
+            probs = gpu.classify(visuals, pipeline, img, tf, bundle.logit_scale)
         except USER_ERRORS as e:
             raise user_error(e) from None
         best = {k: names[int(np.argmax(p))] for k, p in probs.items()}
