@@ -100,7 +100,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="per_domain: --batch-size images from every source domain, concatenated (the official "
                    "loader); pooled: --batch-size images from the union (default: the recipe's)")
     g.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
-                   help="bf16 autocast: auto = on CUDA only; bf16 also on CPU (faster where the CPU has bf16 units)")
+                   help="bf16 autocast: auto = on CUDA and on a CPU with bf16 units (detected); bf16/fp32 force it")
 
 
 def config_from_args(a: argparse.Namespace) -> RunConfig:

@@ -37,3 +37,18 @@ def test_the_studio_model_cache_is_bounded():
     from core import explore
 
     assert isinstance(explore._BUNDLES, type(evaluator._TEXT_CACHE)) and explore._BUNDLES.size == 2
+
+
+def test_core_eval_scores_a_run_in_the_precision_it_trained_with(tmp_path):
+    """``python -m core eval --run`` builds its evaluator from the run's saved config, precision included."""
+    import json
+
+    from core.config import RunConfig, resolve
+    from core.evaluate import _evaluator
+
+    cfg = resolve(RunConfig(model="tiny-random", steps=0, method="zeroshot", precision="bf16",
+                            data_options={"shots": 2, "eval_per": 2}))
+    (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
+    saved = RunConfig.from_saved(json.loads((tmp_path / "config.json").read_text()))
+    assert _evaluator(saved)[1].amp is True  # bf16 autocast on this CPU, as the run trained
+    assert _evaluator(RunConfig(**{**saved.to_dict(), "precision": "fp32"}))[1].amp is False
