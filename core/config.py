@@ -68,7 +68,7 @@ class RunConfig:
     checkpoint_every: int | None = None
     data_options: dict = field(default_factory=dict)  # dataset knobs, e.g. colour_bias, shots, eval_per
     max_seconds: float | None = None  # stop (as cancelled, resumable) after this wall time
-    precision: str = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU; or force "bf16" / "fp32" on any device
+    precision: str = "auto"  # auto: bf16 autocast on CUDA and on a CPU with bf16 units, else fp32; or force one
     recipe: str | None = None  # paper (official scripts.sh values) | ours; default: paper where one exists
     sampler: str | None = None  # pooled | per_domain (batch_size images from each source domain, concatenated)
 

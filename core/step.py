@@ -13,13 +13,16 @@ import torch
 
 from .averages import Averages
 from .clipood import margin_metric_softmax_loss
+from .hardware import cpu_bf16_units
 from .schedule import cosine_lr
 
 
 def use_bf16(cfg, device: torch.device) -> bool:
-    """bf16 autocast for the forward passes: on CUDA by default; on a CPU only when asked (``precision="bf16"``, about
-    1.3x on a bf16-capable CPU, see BENCHMARKS.md), because the embedded world's published numbers are fp32 ones."""
-    return cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    """bf16 autocast for the forward passes: ``precision="auto"`` turns it on for CUDA and for a CPU with bf16 matrix
+    units (detected in /proc/cpuinfo: AVX512-BF16, AMX-BF16, ARM BF16); ``"bf16"`` / ``"fp32"`` force either."""
+    if cfg.precision != "auto":
+        return cfg.precision == "bf16"
+    return device.type == "cuda" or (device.type == "cpu" and cpu_bf16_units())
 
 
 def make_optimizer(params, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:

@@ -99,12 +99,18 @@ def test_result_weights_of_every_kind():
     assert torch.equal(result_weights("bma", theta0, last, Averages({"bma": bma}))["weight"], bma.module.weight)
 
 
-@pytest.mark.parametrize("precision,device,expected", [
-    ("auto", "cpu", False), ("auto", "cuda", True), ("bf16", "cpu", True), ("fp32", "cuda", False)])
-def test_use_bf16(precision, device, expected):
+@pytest.mark.parametrize("precision,device,units,expected", [
+    ("auto", "cpu", False, False), ("auto", "cpu", True, True), ("auto", "cuda", False, True),
+    ("auto", "meta", True, False), ("bf16", "cpu", False, True), ("fp32", "cuda", True, False),
+    ("fp32", "cpu", True, False)])
+def test_use_bf16(precision, device, units, expected, monkeypatch):
+    """auto: CUDA, or a CPU whose bf16 units were detected; bf16/fp32 force either on any device."""
+    import core.step
+
     class Cfg:
         pass
 
+    monkeypatch.setattr(core.step, "cpu_bf16_units", lambda: units)
     c = Cfg()
     c.precision = precision
     assert use_bf16(c, torch.device(device)) is expected
