@@ -4,6 +4,7 @@
     python -m bench cpu --quick     # CI-sized (< ~60 s on 2 cores); figures are indicative only
     python -m bench gpu             # CUDA: correctness check + ViT-B/16 steps at batch 36 and 256 + eval
     python -m bench check --device cuda
+    python -m bench space           # issue 16: Studio run Start -> table, first curve point, CLI run, torch install
 
 Each prints a table and writes JSON (default ``bench/results/<suite>[-quick].json``).
 """
@@ -17,7 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import RESULTS
+from .common import RESULTS, ROOT
 
 
 def _csv(s: str) -> list[str]:
@@ -41,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cuda")
     g.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak if the device is not known")
     g.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
+    s = sub.add_parser("space", help="issue 16: Studio default run Start -> final table, first curve point, CLI run, "
+                                     "installed torch stack; rows in BENCHMARKS.md")
+    s.add_argument("--sections", type=_csv, default=["studio", "cli", "install"], help="subset of studio,cli,install")
+    s.add_argument("--steps", type=int, default=None, help="steps of the runs (default: the Studio's/CLI's default)")
+    s.add_argument("--no-whatif", action="store_true", help="Studio run without the what-if averages")
+    s.add_argument("--out", default=None, help="JSON file (default bench/results/space.json)")
+    s.add_argument("--markdown", default="BENCHMARKS.md",
+                   help="file whose space:start/end block gets the rows ('' to leave every file alone)")
     k = sub.add_parser("check", help="correctness only: device step == CPU step within bf16 tolerance")
     k.add_argument("--device", default="cuda")
     k.add_argument("--arch", default="toy-clip")
@@ -103,6 +112,18 @@ def main(argv: list[str] | None = None) -> int:
             return 124
         checks_ok = all(v.get("pass", True) for k, v in d["sections"].items() if k.startswith("check_"))
         return 1 if (d["errors"] or not checks_ok) else 0
+    if a.cmd == "space":
+        from .space import DEFAULT_OUT, SECTIONS, print_space, run_space
+
+        unknown = sorted(set(a.sections) - set(SECTIONS))
+        if unknown:
+            parser.error(f"--sections: unknown {', '.join(unknown)}; choose from {','.join(SECTIONS)}")
+        out = Path(a.out) if a.out else DEFAULT_OUT
+        md = (Path(a.markdown) if Path(a.markdown).is_absolute() else ROOT / a.markdown) if a.markdown else None
+        d = _run_and_print(lambda: run_space(out, a.sections, a.steps, not a.no_whatif, command, md), print_space, out)
+        if d is None:
+            return 124
+        return 1 if d["errors"] else 0
     if a.cmd == "check":
         from .check import check, format_check
         from .common import machine, write_json

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import socket
 import sys
 import tempfile
 import time
@@ -23,38 +21,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_s() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-
-
-def first_point_and_run(client, args: dict) -> dict:
-    """Submit a run; time to the first streamed update that has a zero-shot curve, and to the end (wall clock, and
-    this process's CPU seconds: on a shared machine the CPU time tells what the run costs without the others)."""
-    t0, c0 = time.perf_counter(), cpu_s()
-    job = client.submit(**args, api_name="/train")
-    first = None
-    first_step = None
-    for out in job:
-        fig = json.loads(out[2]["plot"]) if isinstance(out[2], dict) and out[2].get("plot") else None
-        if first is None and fig and any(t.get("name") == "zero-shot" for t in fig["data"]):
-            first = time.perf_counter() - t0
-        if first_step is None and "step " in out[1]:
-            first_step = time.perf_counter() - t0
-    job.result()
-    last = job.outputs()[-1]
-    return {"first_curve_point_s": round(first, 2) if first is not None else None,
-            "first_step_s": round(first_step, 2) if first_step is not None else None,
-            "run_s": round(time.perf_counter() - t0, 2), "run_cpu_s": round(cpu_s() - c0, 1),
-            "status": last[0].split("\n")[0], "load_avg": os.getloadavg()}
 
 
 def main(argv=None) -> int:
@@ -70,6 +36,7 @@ def main(argv=None) -> int:
 
     from app.options import AppOptions, Defaults
     from app.ui import build_app, launch, warm_up
+    from bench.space import first_point_and_run, free_port
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     d = Defaults()

@@ -274,3 +274,19 @@ def test_bf16_units_are_read_from_the_cpu_flags(cpuinfo, expected):
     from core.hardware import bf16_units
 
     assert bf16_units(cpuinfo) is expected
+
+
+def test_bench_space_writes_json_and_only_its_block_of_the_markdown(tmp_path):
+    """``python -m bench space`` (install section: no run) writes its JSON and replaces only the space block."""
+    from bench.space import MARK_END, MARK_START, run_space
+
+    md_file = tmp_path / "B.md"
+    md_file.write_text(f"# B\nkept above\n{MARK_START}\nold rows\n{MARK_END}\nkept below\n")
+    d = run_space(tmp_path / "space.json", ["install"], None, True, "python -m bench space --sections install",
+                  md_file)
+    assert json.loads((tmp_path / "space.json").read_text())["sections"]["install"] == d["sections"]["install"]
+    stack = d["sections"]["install"]
+    assert stack["torch"].startswith("torch==") and stack["torch_stack_mb"] >= max(stack["by_distribution_mb"].values())
+    text = md_file.read_text()
+    assert "old rows" not in text and text.startswith("# B\nkept above\n") and text.endswith("kept below\n")
+    assert f"{stack['torch_stack_mb']:,.0f} MB" in text and "python -m bench space --sections install" in text

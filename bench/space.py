@@ -1,0 +1,202 @@
+"""``python -m bench space``: what a visitor of a free 2-vCPU Space waits for, and what the Space installs (issue 16).
+
+* ``studio``: the Studio served in this process (with its background warm-up done first, as for a visitor who
+  arrives after the Space woke up), one default run through ``gradio_client`` from Start to the final table, and
+  the first curve point on the way (what a browser waits for, minus drawing);
+* ``cli``: ``python -m core train`` (the default run) as a fresh process;
+* ``install``: the disk the pinned torch stack takes once installed (torch, torchvision, triton, the CUDA wheels),
+  summed from each installed distribution's file list.
+
+Targets: default run <= 20 s, first curve point <= 1 s. Writes ``bench/results/space.json`` and, with ``--markdown``,
+the rows between ``<!-- space:start -->`` and ``<!-- space:end -->`` of that file (BENCHMARKS.md by default), so a
+re-run with another step count (``--steps``) rewrites the figures it changes and nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import json
+import os
+import re
+import resource
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from .common import RESULTS, ROOT, machine, write_json
+
+TARGETS = {"studio_run_s": 20.0, "first_curve_point_s": 1.0}
+SECTIONS = ("studio", "cli", "install")
+MARK_START, MARK_END = "<!-- space:start -->", "<!-- space:end -->"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def first_point_and_run(client, args: dict) -> dict:
+    """Submit a run; time to the first streamed update that has a zero-shot curve, and to the end (wall clock, and
+    this process's CPU seconds: on a shared machine the CPU time tells what the run costs without the others)."""
+    t0, c0 = time.perf_counter(), cpu_s()
+    job = client.submit(**args, api_name="/train")
+    first = None
+    first_step = None
+    for out in job:
+        fig = json.loads(out[2]["plot"]) if isinstance(out[2], dict) and out[2].get("plot") else None
+        if first is None and fig and any(t.get("name") == "zero-shot" for t in fig["data"]):
+            first = time.perf_counter() - t0
+        if first_step is None and "step " in out[1]:
+            first_step = time.perf_counter() - t0
+    job.result()
+    last = job.outputs()[-1]
+    return {"first_curve_point_s": round(first, 2) if first is not None else None,
+            "first_step_s": round(first_step, 2) if first_step is not None else None,
+            "run_s": round(time.perf_counter() - t0, 2), "run_cpu_s": round(cpu_s() - c0, 1),
+            "status": last[0].split("\n")[0], "load_avg": os.getloadavg()}
+
+
+def studio(steps: int | None, whatif: bool) -> dict:
+    """One default run in the served Studio (see module doc)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    from gradio_client import Client
+
+    from app.options import AppOptions, Defaults
+    from app.ui import build_app, launch, warm_up
+    from core.config import RunConfig
+    from core.step import use_bf16
+
+    d = Defaults()
+    res: dict = {"model": d.model, "steps": steps or d.steps, "whatif": whatif,
+                 "cpu_bf16_autocast": use_bf16(RunConfig(), __import__("torch").device("cpu"))}
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        demo = build_app(AppOptions(runs_dir=Path(tmp) / "runs", warmup=False))
+        t1 = time.perf_counter()
+        warm_up(demo.ctx).join()
+        res.update(build_s=round(t1 - t0, 2), warmup_s=round(time.perf_counter() - t1, 2))
+        _, url, _ = launch(demo, port=free_port(), prevent_thread_lock=True, quiet=True)
+        try:
+            args = dict(data_upload=None, browser_runs=[], whatif=whatif)
+            if steps:
+                args["steps"] = steps
+            res.update(first_point_and_run(Client(url, verbose=False), args))
+        finally:
+            demo.close()
+    return res
+
+
+def cli(steps: int | None) -> dict:
+    from .app_latency import default_run, embedded_model
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_id, note = embedded_model(Path(tmp))
+        r = default_run(model_id, repeats=1, tmp=Path(tmp), steps=steps)
+    r.pop("runs", None)
+    r["model_note"] = note
+    return r
+
+
+def _stack_dist(name: str) -> bool:
+    n = name.lower().replace("_", "-")
+    return n in ("torch", "torchvision", "triton") or n.startswith(("nvidia-", "cuda-"))
+
+
+def install() -> dict:
+    """Installed size (MB) of every distribution of the torch stack, from its RECORD file list."""
+    sizes: dict[str, float] = {}
+    for dist in md.distributions():
+        name = dist.metadata["Name"]
+        if not name or not _stack_dist(name):
+            continue
+        total = 0
+        for f in dist.files or []:
+            try:
+                total += f.locate().stat().st_size
+            except OSError:
+                pass
+        sizes[f"{name}=={dist.version}"] = round(total / 2 ** 20, 1)
+    torch_dist = next((k for k in sizes if k.lower().startswith("torch==")), None)
+    return {"by_distribution_mb": dict(sorted(sizes.items(), key=lambda kv: -kv[1])),
+            "torch_stack_mb": round(sum(sizes.values()), 1), "torch": torch_dist,
+            "note": "installed bytes of torch, torchvision, triton and every nvidia-*/cuda-* wheel, as pip put them"}
+
+
+def _fmt(x, unit="s") -> str:
+    return "–" if x is None else f"{x:.2f} {unit}" if unit == "s" else f"{x:,.0f} {unit}"
+
+
+def markdown(d: dict) -> str:
+    """The BENCHMARKS.md rows of one ``space.json``."""
+    m, s = d["machine"], d["sections"]
+    lines = [f"Measured by `{d['command']}` on {m['cpu']}, {m['logical_cpus']} logical CPUs, torch threads "
+             f"{m['torch_threads']}, load average {d['load_before']:.2f} before and {d['load_after']:.2f} after "
+             f"(a busy machine runs slower: compare CPU seconds), {d['date']}; every figure is in "
+             f"`{d['out']}`.",
+             "", "| what | target | value | met |", "|---|---|---|---|"]
+
+    def met(v, goal):
+        return "–" if v is None else "✓" if v <= goal else "✗"
+
+    st = s.get("studio")
+    if st:
+        lines.append(f"| Studio default run ({st['steps']} steps, what-if {'on' if st['whatif'] else 'off'}), Start → "
+                     f"final table | ≤ 20 s | {_fmt(st['run_s'])} ({st['run_cpu_s']:.0f} CPU s) | "
+                     f"{met(st['run_s'], TARGETS['studio_run_s'])} |")
+        lines.append(f"| Studio first curve point after Start | ≤ 1 s | {_fmt(st['first_curve_point_s'])} | "
+                     f"{met(st['first_curve_point_s'], TARGETS['first_curve_point_s'])} |")
+    c = s.get("cli")
+    if c:
+        lines.append(f"| `{c['command']}` ({c['steps']} steps), fresh process | – | {_fmt(c['wall_s'])} "
+                     f"(peak RSS {c['peak_rss_mb']:,.0f} MB) | – |")
+    i = s.get("install")
+    if i:
+        top = ", ".join(f"{k} {v:,.0f} MB" for k, v in list(i["by_distribution_mb"].items())[:3])
+        lines.append(f"| installed torch stack ({i['torch']}) | – | {_fmt(i['torch_stack_mb'], 'MB')} ({top}) | – |")
+    if st:
+        lines += ["", f"bf16 autocast under `precision=auto` on this CPU: {'on' if st['cpu_bf16_autocast'] else 'off'} "
+                  "(`core/hardware.py` reads the CPU's bf16 flags)."]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    if MARK_START not in text or MARK_END not in text:
+        raise ValueError(f"no {MARK_START} ... {MARK_END} block to replace")
+    return re.sub(re.escape(MARK_START) + ".*?" + re.escape(MARK_END),
+                  lambda _: f"{MARK_START}\n{block}\n{MARK_END}", text, flags=re.S)
+
+
+def run_space(out: Path, sections, steps: int | None, whatif: bool, command: str,
+              markdown_path: Path | None) -> dict:
+    rel = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
+    d: dict = {"schema": 1, "suite": "space", "command": command, "out": str(rel), "machine": machine(),
+               "targets": TARGETS, "date": time.strftime("%Y-%m-%d"), "load_before": os.getloadavg()[0],
+               "sections": {}, "errors": {}}
+    t0 = time.perf_counter()
+    for name in sections:
+        try:
+            d["sections"][name] = {"studio": lambda: studio(steps, whatif), "cli": lambda: cli(steps),
+                                   "install": install}[name]()
+        except Exception as e:  # noqa: BLE001 - one failed section must not lose the others
+            d["errors"][name] = f"{type(e).__name__}: {e}"
+        d["load_after"] = os.getloadavg()[0]
+        d["wall_s"] = time.perf_counter() - t0
+        write_json(out, d)
+    if markdown_path is not None:
+        markdown_path.write_text(replace_block(markdown_path.read_text(), markdown(d)))
+    return d
+
+
+def print_space(d: dict) -> str:
+    return markdown(d) + ("\n\nerrors: " + json.dumps(d["errors"]) if d["errors"] else "")
+
+
+DEFAULT_OUT = RESULTS / "space.json"
+DEFAULT_MARKDOWN = ROOT / "BENCHMARKS.md"
