@@ -8,8 +8,9 @@ DATA_INTRO = (
     "Pick what the model is fine-tuned on (**sources**) and what it is tested on but never sees (**targets**). "
     "The grid shows one real sample per domain and class; the bars show how many images each split holds.")
 COLOUR_BIAS_HELP = (
-    "The toy world's shortcut: in the source domains, a shape of class k is drawn in colour k mod 10 with this "
-    "probability (otherwise any colour). Fine-tuning can then learn colour instead of shape, which fails on the "
+    "The toy world's shortcut: in the source domains, each shape is drawn in its own shortcut colour with this "
+    "probability (otherwise any colour; the two shapes of a misnamed pair share one colour). Fine-tuning can then "
+    "learn colour instead of shape, which fails on the "
     "targets (sketch, painting, pixel art, infrared) where the colour is random or invisible. "
     "0 = no shortcut, 0.9 = strong (the default, where erosion is clearly visible).")
 SHOTS_HELP = "Training images per (class, source domain)."
@@ -98,15 +99,25 @@ $\beta$ (tracked on the same trajectory).
 - **EMA**: $\bar\theta \leftarrow d\,\bar\theta + (1-d)\,\theta_t$ — remembers mostly the recent steps.
 
 ### What to look for in the embedded world
-The toy world draws 16 shapes in 6 styles; in the source styles (photo, cartoon) each shape mostly has "its" colour
-(the *colour shortcut* knob on the *Data* tab). Fine-tuning gains on the sources, and the OOD curve (sketch, painting,
-pixel art, infrared: colour random or invisible) drops below the zero-shot line. The BMA curve keeps most of the
-in-distribution gain and loses less out of distribution; the what-if plot shows how much of that comes from the
-zero-shot end of the average (small β) — and that WiSE-FT, one straight line between the ends, is a strong baseline
-in this world. Set the shortcut to 0 and the erosion largely disappears: fine-tuning itself was not the problem, the
-shortcut it could learn was.
+The toy world draws 16 shapes in 6 styles and models the two things real fine-tuning data carries:
+
+- **Task knowledge that transfers.** The tiny CLIP was pre-trained on captions that often swap two pairs of names
+  (a square is usually called a "diamond" and a diamond a "square"; likewise semicircle and crescent). Its image
+  tower tells the shapes apart, but their names point at the wrong shape, so zero-shot gets these four classes
+  wrong in *every* style, as CLIP gets camera-trap classes wrong. Labelled data fixes that, and the fix holds in
+  styles fine-tuning never saw.
+- **A shortcut that does not transfer.** In the source styles (photo, cartoon) each shape mostly has "its" colour
+  (the *colour shortcut* knob on the *Data* tab; the two shapes of a swapped pair share one colour, so colour cannot
+  tell them apart). Fine-tuning learns the colour too, and that fails where colour is random or invisible.
+
+Fine-tuning gains both; out of distribution the two pull against each other. CLIPood's average keeps the zero-shot
+end, which knew no colour rule, and most of what fine-tuning learned. The story table in the README (the story
+benchmark, three seeds) says, for the current defaults, which method wins in each setting and by how much, and the
+*Compare* tab lets you check it on your own runs. WiSE-FT, one straight line between the two ends, is always shown
+beside CLIPood: it is a strong baseline. What the world does **not** model: any pre-training data beyond these shapes
+and captions, more than one shortcut, more than one kind of transferable gap.
 The *Embeddings* tab shows the same story geometrically: under fine-tuning, images cluster by colour and
-drift away from their class texts on the targets.
+drift away from their class texts on the targets, while the swapped pairs move to their own names.
 
 *Sources: thuml/CLIPood (official code: MMS as `f − λ t_y`, BMA with a Beta pdf at bin midpoints); this project's
 `core/clipood.py` implements exactly these formulas.*

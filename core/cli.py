@@ -148,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--settings", type=_csv, default=list(SETTINGS))
     st.add_argument("--out", default="bench/results/story.json")
     st.add_argument("--readme", default=None, help="also replace the story table in this README")
+    st.add_argument("--model", default=None, help="model id instead of toy-clip (experiments)")
+    st.add_argument("--lr", type=float, default=None)
+    st.add_argument("--lam", type=float, default=None)
+    st.add_argument("--data", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                    help="toy-shapes option instead of its default, e.g. --data colour_bias=0.5")
+    st.add_argument("--no-alt", action="store_true", help="skip the other source/target and base/new splits")
+    st.add_argument("--alt-seeds", type=int, default=1, help="seeds for each other split (the first N of --seeds)")
     from .sweep import add_sweep_parser
 
     add_sweep_parser(sub)

@@ -88,7 +88,7 @@ RECIPES.update(load_official())
 
 # Ours: measured defaults for the embedded world (toy-shapes + toy-clip; the README's story table) and a generic
 # real-CLIP fallback for datasets the paper did not run (folders, zips, hub ids). Not the paper's values.
-TOY_HPARAMS = {"lr": 1e-4, "lam": 0.2, "steps": 500, "warmup_frac": 0.1, "augment": False, "ensemble": True,
+TOY_HPARAMS = {"lr": 2e-4, "lam": 0.2, "steps": 200, "warmup_frac": 0.1, "augment": False, "ensemble": True,
                "batch_size": 32, "sampler": "pooled"}
 REAL_HPARAMS = {"lr": 1e-5, "lam": 0.3, "steps": 1000, "warmup_frac": 0.0, "augment": True, "ensemble": False,
                 "batch_size": 32, "sampler": "pooled"}

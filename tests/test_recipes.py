@@ -8,7 +8,17 @@ import numpy as np
 import pytest
 
 from core.config import ConfigError, RunConfig, resolve
-from core.recipes import ITERS_PER_EPOCH, OFFICIAL_NAMES, RECIPES, SCRIPTS, describe, ema_decay_for, find, load_official
+from core.recipes import (
+    ITERS_PER_EPOCH,
+    OFFICIAL_NAMES,
+    RECIPES,
+    SCRIPTS,
+    TOY_HPARAMS,
+    describe,
+    ema_decay_for,
+    find,
+    load_official,
+)
 from core.sampling import make_sampler
 
 
@@ -56,7 +66,9 @@ def test_paper_recipe_is_the_default_for_real_clips_and_is_recorded():
 
 def test_toy_world_keeps_its_measured_defaults():
     r = resolve(RunConfig())
-    assert (r.recipe, r.lr, r.steps, r.batch_size, r.sampler, r.ema_decay) == ("ours", 1e-4, 500, 32, "pooled", 0.99)
+    hp = TOY_HPARAMS
+    assert (r.recipe, r.lr, r.steps, r.batch_size, r.sampler, r.ema_decay) == (
+        "ours", hp["lr"], hp["steps"], hp["batch_size"], hp["sampler"], ema_decay_for(hp["steps"]))
     with pytest.raises(ConfigError, match=r"--recipe: paper: the embedded world has none; paper recipes exist for "):
         resolve(RunConfig(recipe="paper"))
     with pytest.raises(ConfigError, match="none for domain_shift on 'folder:x'"):

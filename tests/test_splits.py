@@ -101,12 +101,15 @@ def test_toy_world_splits_are_disjoint():
     assert len(s.train) == 8 * 2 * 3
 
 
-def test_toy_world_default_base_alternates():
+def test_toy_world_default_base_alternates_and_holds_the_misnamed_pairs():
     from core.data import open_dataset
+    from core.world.captions import MISNOMER_PAIRS
 
     t = open_dataset("toy-shapes", seed=0, shots=1, eval_per=1)
     s = make_splits(t, "open_class")
-    assert s.base == list(range(0, 16, 2)) and s.new == list(range(1, 16, 2))
+    assert s.base == list(range(1, 16, 2)) and s.new == list(range(0, 16, 2))
+    base_names = {t.classes[i] for i in s.base}
+    assert all(a in base_names and b in base_names for a, b in MISNOMER_PAIRS), "labelled data must fix the gap"
     assert make_splits(t, "open_class", base_classes=["circle", "square"]).base == [0, 1]
 
 

@@ -1,8 +1,9 @@
 """The toy-shapes world as a dataset: a seeded training pool and a fixed evaluation grid.
 
 Knobs (shown in the Studio): ``colour_bias`` is the strength of the class-colour shortcut in the source domains
-(0 = none, 0.9 = 90 % of shape-k images are colour k mod 10), ``shots`` images per (class, source domain) in the
-training pool (drawn by the run's seed), ``eval_per`` images per (class, domain) in the fixed evaluation grid.
+(0 = none, 0.9 = 90 % of shape-k images have its colour ``scenes.SHORTCUT_COLOUR[k]``), ``shots`` images per
+(class, source domain) in the training pool (drawn by the run's seed), ``eval_per`` images per (class, domain) in the
+fixed evaluation grid.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from .table import ImageTable
 
 TOY_SOURCES = ("photo", "cartoon")
 TOY_TARGETS = ("sketch", "painting", "pixel", "infrared")
-# Base classes alternate in label order (circle, triangle, heart, ring, ...): both halves mix round and angular
-# shapes, and with colour k mod 10 the shortcut colours of the new classes are shared with base classes.
-TOY_BASE = tuple(SHAPES[i] for i in range(0, len(SHAPES), 2))
+# Base classes alternate in label order, from the second (square, star, cross, diamond, ...): both halves mix round
+# and angular shapes, and both misnamed pairs (captions.MISNOMER_PAIRS) are base classes, so the labelled base data
+# can teach what pre-training got wrong while the new classes test what fine-tuning forgets.
+TOY_BASE = tuple(SHAPES[1::2])
 TOY_DEFAULTS = {"colour_bias": 0.9, "shots": 64, "eval_per": 30}
 
 

@@ -2,6 +2,12 @@
 
 Colour is named in 60 % of captions (never for infrared, where colour is invisible), size in 30 %, position in
 15 %, the style in 60 % through four phrasings per style. Deterministic given a numpy Generator.
+
+Web captions misname things. Here two pairs of shapes are often captioned with each other's name (``MISNOMERS``: a
+square is called a "diamond" and a diamond a "square", likewise semicircle and crescent), each with probability
+``misnomer_rate``. The image tower still tells the shapes apart, but each of their *names* points at the other
+shape's images: the zero-shot model swaps them in every style, and labelled fine-tuning data fixes that in every
+style. This is the world's transferable task knowledge, beside the colour shortcut that does not transfer.
 """
 
 from __future__ import annotations
@@ -27,6 +33,20 @@ TOY_TEMPLATES = (
 )
 
 
+# shape -> the name captions often use for it instead (a label-space mismatch between pre-training and the task).
+MISNOMER_PAIRS = (("square", "diamond"), ("crescent", "semicircle"))
+MISNOMERS = {a: b for x, y in MISNOMER_PAIRS for a, b in ((x, y), (y, x))}
+MISNOMER_RATE = 0.7
+
+
+def shape_word(shape: int, rng: np.random.Generator, misnomer_rate: float = MISNOMER_RATE) -> str:
+    """The word a caption uses for a shape: its own name, or (for the misnamed shapes) often a neighbour's."""
+    name = SHAPES[shape]
+    if name in MISNOMERS and misnomer_rate > 0 and rng.random() < misnomer_rate:  # rate 0: the plain stream
+        return MISNOMERS[name]
+    return name
+
+
 def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
@@ -40,13 +60,14 @@ def _position(pos: tuple[float, float]) -> str:
     return "at the top" if y < 0 else "at the bottom"
 
 
-def caption(shape: int, colour: int, size: int, style: int, pos: tuple[float, float], rng: np.random.Generator) -> str:
+def caption(shape: int, colour: int, size: int, style: int, pos: tuple[float, float], rng: np.random.Generator,
+            misnomer_rate: float = MISNOMER_RATE) -> str:
     words = []
     if rng.random() < 0.3:
         words.append(SIZES[size])
     if STYLES[style] != "infrared" and rng.random() < 0.6:
         words.append(COLOUR_NAMES[colour])
-    words.append(SHAPES[shape])
+    words.append(shape_word(shape, rng, misnomer_rate))
     x = f"{_article(words[0])} {' '.join(words)}"
     if rng.random() < 0.15:
         x = f"{x} {_position(pos)}"
@@ -57,7 +78,7 @@ def caption(shape: int, colour: int, size: int, style: int, pos: tuple[float, fl
     return phrase.format(x=x)
 
 
-def captions_for(p: SceneParams, rng: np.random.Generator) -> list[str]:
+def captions_for(p: SceneParams, rng: np.random.Generator, misnomer_rate: float = MISNOMER_RATE) -> list[str]:
     pos = p.pos.tolist()
-    return [caption(int(p.shape[i]), int(p.colour[i]), int(p.size[i]), int(p.style[i]), tuple(pos[i]), rng)
-            for i in range(len(p))]
+    return [caption(int(p.shape[i]), int(p.colour[i]), int(p.size[i]), int(p.style[i]), tuple(pos[i]), rng,
+                    misnomer_rate) for i in range(len(p))]

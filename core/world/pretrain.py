@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ..io import atomic_write_json, save_safetensors
 from ..schedule import cosine_lr
+from .captions import MISNOMER_RATE
 from .scenes import caption_batch, stable_seed
 
 TOY_CLIP_CFG = {
@@ -58,11 +59,11 @@ def write_asset_readme(out: Path, log: dict) -> None:
                      for h in log["history"])
     text = f"""# toy-clip: the tiny CLIP of CLIPood Studio
 
-An open_clip model pre-trained by this project, from scratch, on the toy-shapes world's caption stream
-(symmetric InfoNCE on freshly rendered image/caption batches). Nothing in it comes from outside the project.
+An open_clip model pre-trained by this project{" in two stages" if log.get("init") else ", from scratch,"} on the
+toy-shapes world's caption stream (symmetric InfoNCE on freshly rendered image/caption batches). Nothing in it comes
+from outside the project.{_reproduce(log)}
 
-- **Command** (from the repository root): `{log['command']}`
-- **Seed**: {log['args']['seed']}; device: {log['device']}; torch {log['torch']}
+{_stages(log)}
 - **Wall time**: {log['wall_minutes']:.1f} min ({log['args']['threads']} CPU threads; the machine was shared, so
   this is an upper bound)
 - **Recipe**: batch {log['args']['batch']}, AdamW lr {log['args']['lr']:g} (betas 0.9/0.98, eps 1e-6), weight decay
@@ -94,6 +95,37 @@ Chance is 6.25 %. `tests/test_world.py` checks that the shipped file reproduces 
     (out / "README.md").write_text(text)
 
 
+def _init_record(init: str | None) -> dict | None:
+    """What a continued pre-training started from: the earlier stage's own log (command, seed, time, hash)."""
+    if not init:
+        return None
+    path = Path(init) / "pretrain_log.json"
+    prev = json.loads(path.read_text()) if path.is_file() else {}
+    return {k: prev.get(k) for k in ("command", "args", "wall_minutes", "sha256", "final_zeroshot_eval30")}
+
+
+def _stages(log: dict) -> str:
+    """The card's recipe lines: one command, or the earlier stage first when this one continued from it."""
+    this = (f"- **Command** (from the repository root): `{log['command']}`\n- **Seed**: {log['args']['seed']}; "
+            f"misnomer rate {log['args'].get('misnomer_rate', 0)}; device: {log['device']}; torch {log['torch']}")
+    first = log.get("init")
+    if not first:
+        return this
+    # a stage run before the misnomer option existed had none: today's code reproduces it with rate 0
+    cmd = first["command"] + ("" if "misnomer_rate" in first["args"] else " --misnomer-rate 0")
+    return (f"- **Stage 1** (from scratch): `{cmd}` ({first['wall_minutes']:.1f} min; sha256 of its "
+            f"weights `{first['sha256']}`; misnomer rate {first['args'].get('misnomer_rate', 0)})\n"
+            f"- **Stage 2** (continued on the caption stream with misnomers, written into `--out`):\n  {this[2:]}")
+
+
+def _reproduce(log: dict) -> str:
+    if not log.get("init"):
+        return ""
+    note = f" Note: {log['note']}." if log.get("note") else ""
+    return ("\n\nTo reproduce: run stage 1 with `--out STAGE1` (any folder), then stage 2 with `--init STAGE1 --out "
+            "assets/models/toy-clip` and the rest of its command." + note)
+
+
 def _param_groups(model: torch.nn.Module, wd: float):
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -118,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto|cpu|cuda")
     ap.add_argument("--save-at", type=int, nargs="*", default=[], help="also keep checkpoints at these steps")
     ap.add_argument("--eval-every", type=int, default=400)
+    ap.add_argument("--misnomer-rate", type=float, default=MISNOMER_RATE,
+                    help="how often captions call a misnamed shape by its neighbour's name (see captions.MISNOMERS)")
+    ap.add_argument("--init", default=None, help="continue from this local-dir folder instead of from scratch")
     args = ap.parse_args(argv)
 
     from .zeroshot import zeroshot_table
@@ -128,7 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     import open_clip
 
-    model = build_model().to(device)
+    model = build_model()
+    if args.init:
+        from ..io import load_safetensors
+
+        init = load_safetensors(Path(args.init) / "open_clip_model.safetensors")
+        model.load_state_dict({k: v.float() for k, v in init.items()})
+    model = model.to(device)
     tokenizer = open_clip.SimpleTokenizer(context_length=TOY_CLIP_CFG["text_cfg"]["context_length"])
     opt = torch.optim.AdamW(_param_groups(model, args.wd), lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
     gen = torch.Generator().manual_seed(stable_seed("pretrain", args.seed))
@@ -137,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     std = torch.tensor(TOY_PREPROCESS["std"], device=device).view(1, 3, 1, 1)
     out = Path(args.out)
     log = {"command": "python -m core.world.pretrain " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "args": vars(args), "device": str(device), "torch": torch.__version__, "history": []}
+           "args": vars(args), "device": str(device), "torch": torch.__version__, "history": [],
+           "init": _init_record(args.init)}
     amp = device.type == "cuda"
     t0 = time.time()
     for step in range(1, args.steps + 1):
@@ -145,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             args.lr, step - args.warmup, args.steps - args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        imgs, caps = caption_batch(args.batch, gen, rng)
+        imgs, caps = caption_batch(args.batch, gen, rng, misnomer_rate=args.misnomer_rate)
         x = ((imgs.to(device) - mean) / std)
         tok = tokenizer(caps).to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):

@@ -1,8 +1,11 @@
 """Sampling scenes of the toy world: the pre-training stream and fixed, seeded image sets.
 
-The class-colour shortcut lives here: in the biased domains, an image of shape k gets colour ``k mod 10`` with
-probability ``colour_bias`` (otherwise a uniformly random colour). Fine-tuning on biased sources can then lean on
-colour, which does not hold in the other domains: the spurious cue that makes out-of-distribution erosion visible.
+The class-colour shortcut lives here: in the biased domains, an image of shape k gets its shortcut colour
+``SHORTCUT_COLOUR[k]`` with probability ``colour_bias`` (otherwise a uniformly random colour). Fine-tuning on biased
+sources can then lean on colour, which does not hold in the other domains: the spurious cue that makes
+out-of-distribution erosion visible. The shortcut colour is ``k mod 10``, except that the two shapes of each misnamed
+pair (``captions.MISNOMER_PAIRS``) share one colour, as similar classes share backgrounds in real data: colour cannot
+tell them apart, so fine-tuning has to learn which shape is which, and that holds in every style.
 """
 
 from __future__ import annotations
@@ -12,13 +15,24 @@ import hashlib
 import numpy as np
 import torch
 
-from .captions import captions_for
+from .captions import MISNOMER_PAIRS, MISNOMER_RATE, captions_for
 from .render import COLOUR_NAMES, SHAPES, STYLES, render, sample_scenes
 
 # Seed of the fixed evaluation grid (zero-shot tables and every run's test pool).
 EVAL_SEED = 12345
 # Style mix of the pre-training caption stream (photo-heavy, like the web).
 PRETRAIN_STYLE_MIX = {"photo": 0.30, "cartoon": 0.20, "sketch": 0.15, "painting": 0.15, "pixel": 0.10, "infrared": 0.10}
+
+
+def _shortcut_colours() -> tuple[int, ...]:
+    colour = {name: k % len(COLOUR_NAMES) for k, name in enumerate(SHAPES)}
+    for first, second in MISNOMER_PAIRS:
+        colour[second] = colour[first]
+    return tuple(colour[name] for name in SHAPES)
+
+
+# Shape index -> index of its shortcut colour in the biased domains.
+SHORTCUT_COLOUR = _shortcut_colours()
 
 
 def stable_seed(*parts) -> int:
@@ -30,11 +44,12 @@ def biased_colours(shape: torch.Tensor, biased: torch.Tensor, colour_bias: float
     n = shape.numel()
     random_colour = torch.randint(0, len(COLOUR_NAMES), (n,), generator=gen)
     follow = (torch.rand(n, generator=gen) < colour_bias) & biased
-    return torch.where(follow, shape % len(COLOUR_NAMES), random_colour)
+    return torch.where(follow, torch.tensor(SHORTCUT_COLOUR)[shape], random_colour)
 
 
 def caption_batch(n: int, gen: torch.Generator, rng: np.random.Generator, size: int = 48,
-                  style_mix: dict[str, float] | None = None) -> tuple[torch.Tensor, list[str]]:
+                  style_mix: dict[str, float] | None = None,
+                  misnomer_rate: float = MISNOMER_RATE) -> tuple[torch.Tensor, list[str]]:
     """A fresh batch of (images in [0, 1], captions) for contrastive pre-training."""
     mix = style_mix or PRETRAIN_STYLE_MIX
     probs = torch.tensor([mix.get(s, 0.0) for s in STYLES])
@@ -42,7 +57,7 @@ def caption_batch(n: int, gen: torch.Generator, rng: np.random.Generator, size: 
     shape = torch.randint(0, len(SHAPES), (n,), generator=gen)
     colour = torch.randint(0, len(COLOUR_NAMES), (n,), generator=gen)
     p = sample_scenes(shape, style, colour, gen)
-    return render(p, gen, size), captions_for(p, rng)
+    return render(p, gen, size), captions_for(p, rng, misnomer_rate)
 
 
 def render_grid(classes: list[int], domains: list[int], per: int, seed: int, colour_bias: float = 0.0,

@@ -1,0 +1,72 @@
+"""The story benchmark's checks (core/bench/story.py) on hand-made results: each check passes on a table with the
+paper's ordering and fails when one number breaks it. The real table comes from `python -m core bench story`."""
+
+import copy
+
+from core.bench.story import ROWS, ordering_checks, winners
+
+TARGETS = ("sketch", "painting", "pixel", "infrared")
+
+
+def _ds(zs, ft, co):
+    """A domain-shift row per method from per-target accuracies (ood = their mean)."""
+    out = {}
+    for row in ROWS:
+        per = {"zeroshot": zs, "finetune": ft, "clipood": co}.get(row, ft)
+        out[row] = {"id": 90.0, "ood": sum(per) / len(per), **{f"ood/{t}": v for t, v in zip(TARGETS, per)}}
+    out["zeroshot"]["id"] = 80.0
+    return out
+
+
+def _oc(zs, ft, co):
+    return {row: dict(zip(("base", "new", "hm"), {"zeroshot": zs, "finetune": ft, "clipood": co}.get(row, ft)))
+            for row in ROWS}
+
+
+GOOD = {
+    "domain_shift": [_ds([60, 80, 30, 50], [66, 78, 36, 60], [68, 80, 40, 62])] * 3,
+    "open_class": [_oc((50, 90, 64), (90, 85, 87), (90, 90, 90))] * 3,
+    "in_the_wild": [{row: {"hm": v} for row, v in zip(ROWS, (40, 45, 46, 45, 45, 48, 48))}] * 3,
+}
+
+
+def _failed(res):
+    return [name for name, ok, _ in ordering_checks(res) if not ok]
+
+
+def test_the_papers_ordering_passes_every_check():
+    assert _failed(GOOD) == []
+    assert len(ordering_checks(GOOD)) == 10
+
+
+def test_each_broken_number_fails_its_check():
+    cases = {
+        ("domain_shift", "finetune", "ood"): "finetune >= zero-shot + 2",
+        ("open_class", "finetune", "new"): "finetune <= zero-shot - 2",
+        ("open_class", "clipood", "new"): "clipood >= zero-shot - 1",
+        ("open_class", "clipood", "base"): "clipood >= finetune - 1",
+        ("in_the_wild", "clipood", "hm"): "clipood >= finetune + 2",
+    }
+    values = {("domain_shift", "finetune", "ood"): 55.0, ("open_class", "finetune", "new"): 89.5,
+              ("open_class", "clipood", "new"): 88.0, ("open_class", "clipood", "base"): 88.0,
+              ("in_the_wild", "clipood", "hm"): 46.5}
+    for (setting, row, metric), check in cases.items():
+        res = copy.deepcopy(GOOD)
+        res[setting][1][row][metric] = values[(setting, row, metric)]  # one seed of three breaks
+        failed = _failed(res)
+        assert any(check in name for name in failed), (check, failed)
+
+
+def test_per_target_checks():
+    no_loss = copy.deepcopy(GOOD)
+    for r in no_loss["domain_shift"]:
+        r["finetune"]["ood/painting"] = 81.0  # fine-tuning no longer loses on the strong target
+    assert any("strong" in n for n in _failed(no_loss))
+    co_loses = copy.deepcopy(GOOD)
+    co_loses["domain_shift"][2]["clipood"]["ood/pixel"] = 28.5
+    assert any("every target" in n for n in _failed(co_loses))
+
+
+def test_winners_rank_each_column():
+    line = next(x for x in winners(GOOD) if x.startswith("- domain_shift ood:"))
+    assert line.index("`clipood`") < line.index("`finetune`") < line.index("`zeroshot`")
