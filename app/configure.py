@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 
 from core.config import ConfigError, RunConfig, resolve
-from core.data.registry import DATASETS, SCHEMES, list_datasets
+from core.data.registry import DATASETS, SCHEMES, dataset_option_names, list_datasets
+from core.data.toy import TOY_DEFAULTS
 
 from .options import WHATIF_TRACK, AppOptions
 
@@ -36,9 +37,9 @@ class DataChoice:
     sources: list[str] | None = None
     targets: list[str] | None = None
     base_classes: list[str] | None = None
-    colour_bias: float = 0.9
-    shots: int = 64
-    eval_per: int = 30
+    colour_bias: float = TOY_DEFAULTS["colour_bias"]
+    shots: int = TOY_DEFAULTS["shots"]
+    eval_per: int = TOY_DEFAULTS["eval_per"]
 
 
 def _num(name: str, value, kind=float, lo=None, hi=None, cap_note: str = ""):
@@ -108,7 +109,8 @@ def data_options(d: DataChoice, opts: AppOptions) -> dict:
         out.update(streaming=True, max_per_class_domain=cap, max_rows=caps.max_hub_rows, hub_only=True)
     if d.dataset in ("zip:", "folder:") and caps.max_dataset_pixels:
         out["max_dataset_pixels"] = caps.max_dataset_pixels
-    return out
+    accepted = dataset_option_names(d.dataset)  # the toy knobs mean nothing to a folder or hub dataset
+    return {k: v for k, v in out.items() if k in accepted}
 
 
 def build_config(d: DataChoice, *, model: str, method: str, steps, batch_size, lr, lam, beta, seed, whatif: bool,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.config import TOY_HPARAMS
+from core.data.toy import TOY_DEFAULTS
 from core.models import TOY_CLIP_DIR
 
 # Averages tracked on the side of a run for the what-if plot: BMA at beta 0.1, 1, 4 (plus the run's own beta), the EMA
@@ -66,13 +67,13 @@ class Defaults:
     method: str = "clipood"
     setting: str = "domain_shift"
     steps: int = int(TOY_HPARAMS["steps"])
-    batch_size: int = 32
+    batch_size: int = int(TOY_HPARAMS["batch_size"])
     lr: float = float(TOY_HPARAMS["lr"])
     lam: float = float(TOY_HPARAMS["lam"])
     seed: int = 0
-    colour_bias: float = 0.9
-    shots: int = 64
-    eval_per: int = 30
+    colour_bias: float = float(TOY_DEFAULTS["colour_bias"])
+    shots: int = int(TOY_DEFAULTS["shots"])
+    eval_per: int = int(TOY_DEFAULTS["eval_per"])
     whatif: bool = True
     eval_subsample: int = 160
     embed_points: int = 2000

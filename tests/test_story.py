@@ -26,7 +26,8 @@ def _oc(zs, ft, co):
 GOOD = {
     "domain_shift": [_ds([60, 80, 30, 50], [66, 78, 36, 60], [68, 80, 40, 62])] * 3,
     "open_class": [_oc((50, 90, 64), (90, 85, 87), (90, 90, 90))] * 3,
-    "in_the_wild": [{row: {"hm": v} for row, v in zip(ROWS, (40, 45, 46, 45, 45, 48, 48))}] * 3,
+    "in_the_wild": [{row: {"id": 90.0, "ood_base": v, "ood_new": v, "hm": v}
+                     for row, v in zip(ROWS, (40, 45, 46, 45, 45, 48, 48))}] * 3,
 }
 
 

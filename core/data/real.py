@@ -79,19 +79,20 @@ def register_all() -> None:
     register_dataset(DatasetEntry("folder:", "image folder: root/<domain>/<class>/<img> (DomainBed) or "
                                   "root/<class>/<img>", build_folder, "scheme"))
     register_dataset(DatasetEntry("zip:", "zip of an image folder (either layout), unpacked safely into the cache",
-                                  build_zip, "scheme"))
+                                  build_zip, "scheme", option_source=(build_zip, build_folder)))
     register_dataset(DatasetEntry("hf:", "any Hugging Face image dataset (ORG/NAME or a local data folder); map "
                                   "columns with --data image_column=/label_column=/domain_column=",
-                                  _hf_scheme, "scheme"))
+                                  _hf_scheme, "scheme", option_source=(build_hub,)))
     for name, (repo, desc, extra, defaults) in DOMAIN_SHIFT.items():
         register_dataset(DatasetEntry(name, f"{desc} [{repo}]", partial(_hub_preset, repo, name, extra), "hub",
-                                      {"split": "train", **defaults}))
+                                      {"split": "train", **defaults}, option_source=(build_hub,)))
     for name, (repo, desc, extra, test_split) in OPEN_CLASS.items():
         register_dataset(DatasetEntry(name, f"{desc} [{repo}]", partial(
             _hub_preset, repo, name, {**extra, "templates": (COOP_TEMPLATES[name],)}), "hub",
-            {"split": "train", "test_split": test_split, "shots": 16}))
+            {"split": "train", "test_split": test_split, "shots": 16}, option_source=(build_hub,)))
     for name, (folder, desc) in FOLDER_PRESETS.items():
-        register_dataset(DatasetEntry(name, desc, partial(_domainbed_folder, name, folder), "folder"))
+        build = partial(_domainbed_folder, name, folder)
+        register_dataset(DatasetEntry(name, desc, build, "folder", option_source=(build, build_folder)))
 
 
 register_all()

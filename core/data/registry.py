@@ -1,11 +1,13 @@
 """One registry of datasets: built-in worlds, hub presets and path schemes (``folder:PATH``, ``zip:PATH``...).
 
-``open_dataset(spec, **options)`` returns an :class:`ImageTable`. Schemes and presets register themselves here;
-options a builder does not know are ignored so one run config can carry them all.
+``open_dataset(spec, **options)`` returns an :class:`ImageTable`. Schemes and presets register themselves here.
+Each entry names the functions whose parameters are its options (``option_source``); an option none of them takes is
+refused with the list of known ones, so a typo (``colour_biass=0``) never runs silently with the default.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -20,6 +22,18 @@ class DatasetEntry:
     build: Callable[..., ImageTable]
     kind: str = "world"  # world | hub | scheme
     defaults: dict = field(default_factory=dict)
+    option_source: tuple[Callable, ...] = ()  # functions whose parameters are the options (default: build)
+
+    def option_names(self) -> set[str]:
+        names: set[str] = set()
+        for fn in self.option_source or (self.build,):
+            names |= {n for n, p in inspect.signature(fn).parameters.items()
+                      if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        return names - {"path", "repo"}  # given by the spec itself
+
+
+# Options every run passes; a dataset whose builder does not take one simply does not get it.
+CONTEXT_OPTIONS = ("seed", "sources")
 
 
 DATASETS: dict[str, DatasetEntry] = {}
@@ -70,19 +84,36 @@ def check_dataset_spec(spec: str) -> None:
     raise DatasetError(f"unknown dataset {spec!r}: use one of {names} (python -m core list datasets)")
 
 
-def open_dataset(spec: str, **options) -> ImageTable:
+def entry_for(spec: str) -> DatasetEntry:
+    """The registry entry behind a dataset spec (a name, or a scheme prefix with its path)."""
     check_dataset_spec(spec)
     if spec in DATASETS:
-        entry = DATASETS[spec]
-        return entry.build(**{**entry.defaults, **{k: v for k, v in options.items() if v is not None}})
-    for prefix, entry in SCHEMES.items():
-        if spec.startswith(prefix):
-            path = spec[len(prefix):]
-            if not path:
-                raise DatasetError(f"dataset {spec!r}: give a path after {prefix!r}")
-            opts = {k: v for k, v in options.items() if v is not None}
-            if "path" in opts:  # would collide with the scheme's own path
-                raise DatasetError(f"dataset {spec!r} already names its path; drop --data path=...")
-            return entry.build(path=path, **opts)
-    names = ", ".join(list(DATASETS) + [f"{p}PATH" for p in SCHEMES])
-    raise DatasetError(f"unknown dataset {spec!r}: use one of {names} (python -m core list datasets)")
+        return DATASETS[spec]
+    return next(entry for prefix, entry in SCHEMES.items() if spec.startswith(prefix))
+
+
+def dataset_option_names(spec: str) -> set[str]:
+    """The options ``spec`` (a dataset, or a scheme prefix such as ``folder:``) accepts: what a front end may pass."""
+    _load_plugins()
+    return (SCHEMES[spec] if spec in SCHEMES else entry_for(spec)).option_names()
+
+
+def _checked_options(spec: str, entry: DatasetEntry, options: dict) -> dict:
+    known = entry.option_names()
+    opts = {k: v for k, v in options.items() if v is not None and (k in known or k not in CONTEXT_OPTIONS)}
+    unknown = sorted(k for k in opts if k not in known and k != "path")
+    if unknown:
+        raise DatasetError(f"dataset {spec!r} has no option {unknown[0]!r}; its options are "
+                           f"{', '.join(sorted(known - set(CONTEXT_OPTIONS)))}")
+    return opts
+
+
+def open_dataset(spec: str, **options) -> ImageTable:
+    entry = entry_for(spec)
+    opts = _checked_options(spec, entry, options)
+    if spec in DATASETS:
+        return entry.build(**{**entry.defaults, **opts})
+    prefix = next(p for p in SCHEMES if spec.startswith(p))
+    if "path" in opts:  # would collide with the scheme's own path
+        raise DatasetError(f"dataset {spec!r} already names its path; drop the path option")
+    return entry.build(path=spec[len(prefix):], **opts)

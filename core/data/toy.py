@@ -34,7 +34,7 @@ def _grid(classes: tuple[int, ...], domains: tuple[int, ...], per: int, seed: in
 
 
 def build_toy_shapes(seed: int = 0, sources: list[str] | None = None, colour_bias: float = 0.9, shots: int = 64,
-                     eval_per: int = 30, **_ignored) -> ImageTable:
+                     eval_per: int = 30) -> ImageTable:
     if not 0.0 <= colour_bias <= 1.0:
         from .table import DatasetError
 
