@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 import gradio as gr
 
-from core.config import BETA_BY_SETTING, REAL_HPARAMS, TOY_HPARAMS
+from core.config import defaults_for
 from core.data import quota as cache_quota
 from core.data.registry import DATASETS, SCHEMES, list_datasets
 from core.data.splits import default_base_classes
@@ -27,7 +27,6 @@ from .runs import RunAccessError, RunIndex
 from .session import Sessions
 
 log = logging.getLogger("clipood.app")
-TOY_MODELS = ("toy-clip", "tiny-random")
 
 
 def user_error(e: Exception) -> gr.Error:
@@ -84,12 +83,12 @@ class AppContext:
         return [(f"{m.name} — {m.description}", m.name) for m in MODELS.values()]
 
     @staticmethod
-    def hparams_for(model: str) -> dict:
-        return TOY_HPARAMS if model in TOY_MODELS else REAL_HPARAMS
+    def hparams_for(model: str, dataset: str = "toy-shapes", setting: str = "domain_shift") -> dict:
+        """Core's defaults for this run (``core.config.defaults_for``): the form never keeps its own copy."""
+        return defaults_for(dataset, model, setting)
 
-    @staticmethod
-    def beta_for(setting: str) -> float:
-        return BETA_BY_SETTING.get(setting, 0.5)
+    def beta_for(self, setting: str, model: str | None = None, dataset: str | None = None) -> float:
+        return self.hparams_for(model or self.defaults.model, dataset or self.defaults.dataset, setting)["beta"]
 
     # -- sessions and runs ---------------------------------------------------------------------------------------
     def token(self, run_id: str) -> str:

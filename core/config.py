@@ -176,6 +176,14 @@ def pick_recipe(c: RunConfig) -> tuple[str, Recipe]:
     return "ours", ours(is_toy(c), c.setting)
 
 
+def defaults_for(dataset: str = "toy-shapes", model: str = "toy-clip", setting: str = "domain_shift") -> dict:
+    """What a run of (dataset, model, setting) trains with when nothing is given (the recipe ``resolve`` fills in):
+    the one source every front end reads its form defaults from (DomainBed's hparams_registry, in spirit)."""
+    name, rec = pick_recipe(RunConfig(dataset=dataset, model=model, setting=setting))
+    out = {k: rec.get(k) for k in ("lr", "lam", "beta", "steps", "batch_size", "warmup_frac", "sampler")}
+    return {**out, "recipe": name, "ema_decay": ema_decay_for(out["steps"])}
+
+
 def resolve(c: RunConfig) -> RunConfig:
     """Fill every ``None`` from the recipe (paper or ours); the result is complete, validated and names its recipe."""
     validate(c)

@@ -232,3 +232,33 @@ def test_caches_over_the_quota_do_not_block_runs_when_nothing_is_going(tmp_path)
     idx = RunIndex(root, max_bytes=1_000, extra_bytes=lambda: 10_000)
     rid, _ = idx.new("clipood", "toy-shapes")
     assert not (root / "20260101-000000-a").exists() and rid
+
+
+# What decides a run's training; the app adds only its own run-keeping fields (tracked averages, caps, subsample).
+TRAINING_FIELDS = ("dataset", "model", "pretrained", "setting", "method", "lr", "lam", "beta", "steps", "batch_size",
+                   "warmup_frac", "sampler", "ema_decay", "augment", "ensemble", "weight_decay", "wiseft_alpha",
+                   "seed", "recipe", "precision")
+
+
+@pytest.mark.parametrize("setting", ["domain_shift", "open_class", "in_the_wild"])
+def test_untouched_form_is_the_cli_default_config(setting, tmp_path):
+    """Start on a fresh page trains exactly what `python -m core train --setting S` trains (core owns the defaults)."""
+    from dataclasses import replace
+
+    from core.cli import build_parser, config_from_args
+    from core.data import make_splits, open_dataset
+    from core.data.registry import DATASETS
+
+    base_opts = AppOptions(runs_dir=tmp_path / "runs", warmup=False)
+    app_cfg = AppContext(replace(base_opts, defaults=replace(base_opts.defaults, setting=setting))).default_config()
+    cli_cfg = resolve(config_from_args(build_parser().parse_args(["train", "--setting", setting])))
+    assert {f: getattr(app_cfg, f) for f in TRAINING_FIELDS} == {f: getattr(cli_cfg, f) for f in TRAINING_FIELDS}
+    builder_defaults = DATASETS[cli_cfg.dataset].defaults
+    assert {**builder_defaults, **app_cfg.data_options} == {**builder_defaults, **cli_cfg.data_options}
+
+    def splits(c):
+        t = open_dataset(c.dataset, seed=c.seed, sources=c.sources, shots=1, eval_per=1)
+        s = make_splits(t, c.setting, c.sources, c.targets, c.base_classes)
+        return s.sources, s.targets, s.base, s.new
+
+    assert splits(app_cfg) == splits(cli_cfg)

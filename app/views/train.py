@@ -178,9 +178,10 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
             raise user_error(e) from None
         return (*render_run(rec), run_id, gr.skip(), gr.update(choices=ctx.run_choices(request, runs), value=run_id))
 
-    def model_changed(model_):
-        hp = ctx.hparams_for(model_)
-        return gr.update(value=hp["lr"]), gr.update(value=hp["lam"]), gr.update(value=min(hp["steps"], caps.max_steps))
+    def model_changed(model_, dataset_, setting_):
+        hp = ctx.hparams_for(model_, dataset_, setting_)
+        values = (hp["lr"], hp["lam"], min(hp["steps"], caps.max_steps), hp["beta"])
+        return tuple(gr.update(value=v) for v in values)
 
     def method_changed(method_):
         m = METHODS[method_]
@@ -197,8 +198,9 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
                ).then(show_run, [current_run, browser_runs], outputs, api_visibility="private")
     open_btn.click(show_run, [run_picker, browser_runs], outputs, api_name="open_run")
     run_picker.input(show_run, [run_picker, browser_runs], outputs, api_visibility="private")
-    model.input(model_changed, [model], [lr, lam, steps], api_visibility="private")
+    model.input(model_changed, [model, data.dataset, data.setting], [lr, lam, steps, beta], api_visibility="private")
     method.change(method_changed, [method], [lam], api_visibility="private")
-    data.setting.input(lambda s: ctx.beta_for(s), [data.setting], [beta], api_visibility="private")
+    data.setting.input(lambda s, m, ds: ctx.beta_for(s, m, ds), [data.setting, model, data.dataset], [beta],
+                       api_visibility="private")
     view.show_run = show_run
     return view
