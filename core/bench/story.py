@@ -180,15 +180,14 @@ def markdown(report: dict, seeds: int, wall: float, cmd: str) -> str:
     return "\n".join(lines)
 
 
-def _run_all(settings, seeds, over_by_setting, tmp: Path, partial: Path, res: dict) -> dict:
+def _run_all(settings, seeds, over_by_setting, tmp: Path, save, res: dict) -> dict:
     for setting in settings:
         for seed in seeds:
             if len(res.get(setting, [])) > seed:
                 continue
             t = time.time()
             res.setdefault(setting, []).append(run_setting(setting, seed, tmp, over_by_setting.get(setting, {})))
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_text(json.dumps(res))
+            save()
             print(f"{setting} seed {seed}: {time.time() - t:.0f} s " + json.dumps(
                 {k: v for k, v in res[setting][-1].items() if k in ("zeroshot", "finetune", "clipood")}),
                 file=sys.stderr, flush=True)
@@ -219,16 +218,20 @@ def main(a) -> int:
     t0, seeds, out, over = time.time(), list(range(a.seeds)), Path(a.out), overrides(a)
     partial = out.with_suffix(".partial.json")
     saved = json.loads(partial.read_text()) if partial.exists() else {}  # continue an interrupted run
+
+    def save():
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(saved))
+
     with tempfile.TemporaryDirectory() as tmp:
-        res = _run_all(a.settings, seeds, {s: over for s in a.settings}, Path(tmp), partial, saved.get("default", {}))
-        saved["default"] = res
+        res = _run_all(a.settings, seeds, {s: over for s in a.settings}, Path(tmp), save,
+                       saved.setdefault("default", {}))
         alts = {}
         for name, by_setting in ({} if getattr(a, "no_alt", False) else ALT_SPLITS).items():
             settings = [s for s in a.settings if s in by_setting]
             alt_over = {s: {**over, **by_setting[s]} for s in settings}
             alt_seeds = seeds[: getattr(a, "alt_seeds", 1)]
-            alts[name] = _run_all(settings, alt_seeds, alt_over, Path(tmp), partial, saved.setdefault(name, {}))
-            partial.write_text(json.dumps(saved))
+            alts[name] = _run_all(settings, alt_seeds, alt_over, Path(tmp), save, saved.setdefault(name, {}))
     zs = zeroshot_domains(over.get("model", "toy-clip"))
     report = {"command": command(a), "results": res, "zeroshot_domains": zs,
               "checks": world_checks(zs) + ordering_checks(res),
