@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return sweep_main(a)
         if a.cmd == "bench":
-            from .bench.story import main as story_main
+            from .story import main as story_main
 
             return story_main(a)
     except ConfigError as e:

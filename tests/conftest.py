@@ -1,3 +1,4 @@
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -24,3 +25,23 @@ def tiny_cfg():
         return RunConfig(**base)
 
     return make
+
+
+# Test tiers (README, "Development"): `pytest -m fast` is the quick loop; CI runs everything. A module's tier is set
+# here or by its own `pytestmark`; a test that starts a Python process is `subprocess` wherever it lives (read from
+# its source, so the mark cannot drift from what the test does).
+MODULE_TIERS = {"test_app_browser": "browser", "test_ddp": "torchrun", "test_load": "load"}
+SLOW_TIERS = ("browser", "subprocess", "torchrun", "load", "slow")
+_SPAWNS = ("subprocess.", "sys.executable", "Popen(")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        tier = MODULE_TIERS.get(item.module.__name__.rsplit(".", 1)[-1])
+        if tier:
+            item.add_marker(tier)
+        fn = getattr(item, "function", None)
+        if fn is not None and any(s in inspect.getsource(fn) for s in _SPAWNS):
+            item.add_marker("subprocess")
+        if not any(item.get_closest_marker(t) for t in SLOW_TIERS):
+            item.add_marker("fast")

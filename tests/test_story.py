@@ -1,9 +1,9 @@
-"""The story benchmark's checks (core/bench/story.py) on hand-made results: each check passes on a table with the
+"""The story benchmark's checks (core/story.py) on hand-made results: each check passes on a table with the
 paper's ordering and fails when one number breaks it. The real table comes from `python -m core bench story`."""
 
 import copy
 
-from core.bench.story import ROWS, ordering_checks, winners
+from core.story import ROWS, ordering_checks, winners
 
 TARGETS = ("sketch", "painting", "pixel", "infrared")
 

@@ -136,7 +136,7 @@ def _param_groups(model: torch.nn.Module, wd: float):
     return [{"params": decay, "weight_decay": wd}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m core.world.pretrain", description=__doc__,
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--out", default="assets/models/toy-clip", help="output local-dir folder")
@@ -153,16 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--misnomer-rate", type=float, default=MISNOMER_RATE,
                     help="how often captions call a misnamed shape by its neighbour's name (see captions.MISNOMERS)")
     ap.add_argument("--init", default=None, help="continue from this local-dir folder instead of from scratch")
-    args = ap.parse_args(argv)
+    return ap
 
-    from .zeroshot import zeroshot_table
 
-    torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
-                          ("cpu" if args.device == "auto" else args.device))
+def _model(args, device: torch.device):
+    """The model to train (seeded init, or the ``--init`` stage's weights) and its optimiser."""
     torch.manual_seed(args.seed)
-    import open_clip
-
     model = build_model()
     if args.init:
         from ..io import load_safetensors
@@ -170,17 +166,49 @@ def main(argv: list[str] | None = None) -> int:
         init = load_safetensors(Path(args.init) / "open_clip_model.safetensors")
         model.load_state_dict({k: v.float() for k, v in init.items()})
     model = model.to(device)
-    tokenizer = open_clip.SimpleTokenizer(context_length=TOY_CLIP_CFG["text_cfg"]["context_length"])
     opt = torch.optim.AdamW(_param_groups(model, args.wd), lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+    return model, opt
+
+
+def _contrastive_step(model, opt, x: torch.Tensor, tok: torch.Tensor, amp: bool) -> torch.Tensor:
+    """One symmetric InfoNCE step; the logit scale stays clamped at 100 as in CLIP."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        fi, ft, scale = model(x, tok)
+        logits = scale * fi.float() @ ft.float().t()
+        target = torch.arange(len(tok), device=x.device)
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, math.log(100))
+    return loss
+
+
+def _log_step(args, model, device, log: dict, step: int, loss: torch.Tensor, lr: float, t0: float) -> None:
+    from .zeroshot import zeroshot_table
+
+    if step % 50 == 0 or step == 1:
+        print(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} scale {model.logit_scale.exp().item():.1f}"
+              f" {(time.time() - t0) / 60:.1f} min", flush=True)
+    if step % args.eval_every == 0 or step == args.steps:
+        table = zeroshot_table(model.eval(), device, per=10)
+        model.train()
+        log["history"].append({"step": step, "loss": float(loss.item()), "minutes": (time.time() - t0) / 60, **table})
+        print(f"  zero-shot @ {step}: " + " ".join(f"{k} {v:.1f}" for k, v in table.items()), flush=True)
+        atomic_write_json(Path(args.out) / "pretrain_log.json", log)
+    if step in args.save_at:
+        write_local_dir(model, Path(args.out) / "checkpoints" / f"step{step}")
+
+
+def _train(args, model, opt, device: torch.device, log: dict) -> None:
+    import open_clip
+
+    tokenizer = open_clip.SimpleTokenizer(context_length=TOY_CLIP_CFG["text_cfg"]["context_length"])
     gen = torch.Generator().manual_seed(stable_seed("pretrain", args.seed))
     rng = np.random.default_rng(args.seed)
     mean = torch.tensor(TOY_PREPROCESS["mean"], device=device).view(1, 3, 1, 1)
     std = torch.tensor(TOY_PREPROCESS["std"], device=device).view(1, 3, 1, 1)
-    out = Path(args.out)
-    log = {"command": "python -m core.world.pretrain " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "args": vars(args), "device": str(device), "torch": torch.__version__, "history": [],
-           "init": _init_record(args.init)}
-    amp = device.type == "cuda"
     t0 = time.time()
     for step in range(1, args.steps + 1):
         lr = args.lr * step / args.warmup if step <= args.warmup else cosine_lr(
@@ -188,36 +216,27 @@ def main(argv: list[str] | None = None) -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         imgs, caps = caption_batch(args.batch, gen, rng, misnomer_rate=args.misnomer_rate)
-        x = ((imgs.to(device) - mean) / std)
-        tok = tokenizer(caps).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            fi, ft, scale = model(x, tok)
-            logits = scale * fi.float() @ ft.float().t()
-            target = torch.arange(len(caps), device=device)
-            loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
-        if step % 50 == 0 or step == 1:
-            el = time.time() - t0
-            scale = model.logit_scale.exp().item()
-            print(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} scale {scale:.1f}"
-                  f" {el / 60:.1f} min", flush=True)
-        if step % args.eval_every == 0 or step == args.steps:
-            table = zeroshot_table(model.eval(), device, per=10)
-            model.train()
-            log["history"].append({"step": step, "loss": float(loss.item()), "minutes": (time.time() - t0) / 60,
-                                   **table})
-            print(f"  zero-shot @ {step}: " + " ".join(f"{k} {v:.1f}" for k, v in table.items()), flush=True)
-            atomic_write_json(out / "pretrain_log.json", log)
-        if step in args.save_at:
-            write_local_dir(model, out / "checkpoints" / f"step{step}")
+        loss = _contrastive_step(model, opt, (imgs.to(device) - mean) / std, tokenizer(caps).to(device),
+                                 device.type == "cuda")
+        _log_step(args, model, device, log, step, loss, lr, t0)
     log["wall_minutes"] = (time.time() - t0) / 60
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .zeroshot import zeroshot_table
+
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    model, opt = _model(args, device)
+    out = Path(args.out)
+    log = {"command": "python -m core.world.pretrain " + " ".join(argv if argv is not None else sys.argv[1:]),
+           "args": vars(args), "device": str(device), "torch": torch.__version__, "history": [],
+           "init": _init_record(args.init)}
+    _train(args, model, opt, device, log)
     model.eval()
-    sha = write_local_dir(model, out)
-    log["sha256"] = sha
+    log["sha256"] = sha = write_local_dir(model, out)
     log["final_zeroshot_eval30"] = zeroshot_table(model, device, per=30)
     atomic_write_json(out / "pretrain_log.json", log)
     write_asset_readme(out, log)

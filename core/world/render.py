@@ -39,6 +39,26 @@ def _polygon(n: int, r: float, rot: float = -math.pi / 2, c=(0.0, 0.0)) -> list[
             for i in range(n)]
 
 
+# Shapes that are one fixed polygon (canvas units, [-1, 1]).
+_FIXED_POLYGONS = {
+    "square": [(-0.78, -0.78), (0.78, -0.78), (0.78, 0.78), (-0.78, 0.78)],
+    "diamond": [(0, -0.95), (0.62, 0), (0, 0.95), (-0.62, 0)],
+    "arrow": [(-0.9, -0.22), (0.15, -0.22), (0.15, -0.6), (0.92, 0), (0.15, 0.6), (0.15, 0.22), (-0.9, 0.22)],
+    "lightning bolt": [(0.15, -0.95), (-0.55, 0.1), (-0.05, 0.1), (-0.25, 0.95), (0.55, -0.15), (0.05, -0.15),
+                       (0.3, -0.95)],
+}
+
+
+def _star_points() -> list[tuple[float, float]]:
+    """A five-pointed star: ten vertices alternating between outer and inner radius."""
+    pts = []
+    for i in range(10):
+        r = 0.95 if i % 2 == 0 else 0.4
+        a = -math.pi / 2 + math.pi * i / 5
+        pts.append((r * math.cos(a), r * math.sin(a) + 0.05))
+    return pts
+
+
 def _draw_shape(name: str, size: int) -> np.ndarray:
     """Binary mask of one shape on a size x size canvas, in units where the canvas spans [-1, 1]."""
     img = Image.new("L", (size, size), 0)
@@ -50,19 +70,14 @@ def _draw_shape(name: str, size: int) -> np.ndarray:
     def ell(cx, cy, rx, ry, fill=255):
         d.ellipse(px([(cx - rx, cy - ry), (cx + rx, cy + ry)]), fill=fill)
 
-    if name == "circle":
+    if name in _FIXED_POLYGONS:
+        d.polygon(px(_FIXED_POLYGONS[name]), fill=255)
+    elif name == "circle":
         ell(0, 0, 0.9, 0.9)
-    elif name == "square":
-        d.polygon(px([(-0.78, -0.78), (0.78, -0.78), (0.78, 0.78), (-0.78, 0.78)]), fill=255)
     elif name == "triangle":
         d.polygon(px(_polygon(3, 0.95, c=(0, 0.15))), fill=255)
     elif name == "star":
-        pts = []
-        for i in range(10):
-            r = 0.95 if i % 2 == 0 else 0.4
-            a = -math.pi / 2 + math.pi * i / 5
-            pts.append((r * math.cos(a), r * math.sin(a) + 0.05))
-        d.polygon(px(pts), fill=255)
+        d.polygon(px(_star_points()), fill=255)
     elif name == "heart":
         ell(-0.42, -0.32, 0.45, 0.45)
         ell(0.42, -0.32, 0.45, 0.45)
@@ -73,16 +88,11 @@ def _draw_shape(name: str, size: int) -> np.ndarray:
     elif name == "ring":
         ell(0, 0, 0.9, 0.9)
         ell(0, 0, 0.5, 0.5, fill=0)
-    elif name == "diamond":
-        d.polygon(px([(0, -0.95), (0.62, 0), (0, 0.95), (-0.62, 0)]), fill=255)
     elif name == "hexagon":
         d.polygon(px(_polygon(6, 0.9, rot=0.0)), fill=255)
     elif name == "crescent":
         ell(0, 0, 0.85, 0.85)
         ell(0.38, -0.12, 0.7, 0.7, fill=0)
-    elif name == "arrow":
-        d.polygon(px([(-0.9, -0.22), (0.15, -0.22), (0.15, -0.6), (0.92, 0), (0.15, 0.6), (0.15, 0.22),
-                      (-0.9, 0.22)]), fill=255)
     elif name == "semicircle":
         d.pieslice(px([(-0.9, -0.6), (0.9, 1.2)]), 180, 360, fill=255)
     elif name == "pentagon":
@@ -91,9 +101,6 @@ def _draw_shape(name: str, size: int) -> np.ndarray:
         for cx, cy, r in ((-0.5, 0.15, 0.38), (0.0, -0.15, 0.5), (0.5, 0.12, 0.4), (0.0, 0.3, 0.35)):
             ell(cx, cy, r, r)
         d.polygon(px([(-0.5, 0.2), (0.5, 0.2), (0.5, 0.52), (-0.5, 0.52)]), fill=255)
-    elif name == "lightning bolt":
-        d.polygon(px([(0.15, -0.95), (-0.55, 0.1), (-0.05, 0.1), (-0.25, 0.95), (0.55, -0.15), (0.05, -0.15),
-                      (0.3, -0.95)]), fill=255)
     elif name == "drop":
         ell(0, 0.3, 0.58, 0.58)
         d.polygon(px([(0, -0.95), (0.52, 0.08), (-0.52, 0.08)]), fill=255)

@@ -1,5 +1,9 @@
 """The story benchmark: every method in the three settings on the embedded world, several seeds.
 
+It lives in core (not in the developer-only ``bench/``) because it is part of the product: ``python -m core bench
+story`` is how anyone checks that the embedded world still teaches the paper's lesson, and its JSON is the source of
+the toy defaults and of every story number in the README.
+
     python -m core bench story --seeds 3 --readme README.md
 
 Two runs per (setting, seed) cover all seven methods: a ``finetune`` run that also tracks BMA, EMA and WiSE-FT on
@@ -18,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..config import RunConfig
-from ..engine import run_to_end
-from ..world.render import SHAPES
+from .config import RunConfig
+from .engine import run_to_end
+from .world.render import SHAPES
 
 METRICS = {"domain_shift": ("id", "ood"), "open_class": ("base", "new", "hm"),
            "in_the_wild": ("id", "ood_base", "ood_new", "hm")}
@@ -53,8 +57,8 @@ def run_setting(setting: str, seed: int, out: Path, over: dict) -> dict[str, dic
 def zeroshot_domains(model: str = "toy-clip") -> dict[str, float]:
     import torch
 
-    from ..models import load_clip
-    from ..world.zeroshot import zeroshot_table
+    from .models import load_clip
+    from .world.zeroshot import zeroshot_table
 
     return zeroshot_table(load_clip(model).model, torch.device("cpu"), per=30)
 

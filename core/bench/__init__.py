@@ -1,1 +1,0 @@
-"""Benchmarks that run inside the engine (python -m core bench ...)."""
