@@ -98,7 +98,8 @@ def test_gpu_suite_code_paths_on_cpu(tmp_path):
     on_disk = json.loads((tmp_path / "gpu.json").read_text())
     _common_schema(on_disk, "gpu")
     s = on_disk["sections"]
-    assert s["check_tiny-random"]["pass"] in (True, False)  # bf16 tolerances are for CUDA; CPU runs fp32 here
+    # on the CPU both sides of the check run the same fp32 code, so every comparison must hold
+    assert s["check_tiny-random"]["pass"] is True, s["check_tiny-random"]["checks"]
     for b in (4, 8):
         r = s[f"step_b{b}"]
         _step_schema(r)
