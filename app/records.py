@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# The method's output weights (core/methods.py ``Method.result``) -> the model name in EvalEvent.accuracy.
-RESULT_MODEL = {"zeroshot": "zeroshot", "last": "current", "bma": "bma", "ema": "ema", "wiseft": "wiseft"}
-METHOD_RESULT = {"zeroshot": "zeroshot", "finetune": "last", "mms": "last", "bma": "bma", "clipood": "bma",
-                 "wiseft": "wiseft", "ema": "ema"}
+from core.averages import parse_spec
+from core.methods import METHODS
+from core.step import result_key
+
 MAIN_SPLITS = {"domain_shift": ["id", "ood"], "open_class": ["base", "new", "hm"],
                "in_the_wild": ["id", "ood_base", "ood_new", "total", "hm"]}
 SPLIT_LABELS = {"id": "in-distribution (sources)", "ood": "out-of-distribution (targets)", "base": "base classes",
@@ -26,13 +26,14 @@ def split_label(name: str) -> str:
 
 
 def parse_average(name: str, config: dict) -> tuple[str, float]:
-    """(kind, parameter) of an average's display name: ``bma`` -> ("bma", config beta), ``bma:0.1`` -> ("bma", 0.1),
-    ``ema`` -> ("ema", decay), ``wiseft:0.25`` -> ("wiseft", 0.25)."""
-    kind, _, arg = name.partition(":")
-    default = {"bma": config.get("beta"), "ema": config.get("ema_decay"), "wiseft": config.get("wiseft_alpha")}
-    if kind not in default:
+    """(kind, parameter) of an average's name, as core reads it (``core.averages.parse_spec``); a run config without
+    the parameter (an old run) gives NaN rather than an error."""
+    kind = name.partition(":")[0]
+    known = {k: config.get(k) for k in ("beta", "ema_decay", "wiseft_alpha")}
+    spec = parse_spec(name, {k: (float("nan") if v is None else v) for k, v in known.items()}) if kind else None
+    if spec is None:
         raise ValueError(f"not an average: {name!r}")
-    return kind, float(arg) if arg else float(default[kind] if default[kind] is not None else "nan")
+    return spec.kind, spec.value
 
 
 def model_label(name: str, config: dict | None = None) -> str:
@@ -123,7 +124,9 @@ class RunRecord:
 
     @property
     def result_model(self) -> str:
-        return RESULT_MODEL[METHOD_RESULT.get(self.method, "last")]
+        """The evaluated model that is this method's result (core's ``result_key``; zero-shot for zero-shot)."""
+        method = METHODS.get(self.method)
+        return result_key(method.result if method else "last") or "zeroshot"
 
     def split_names(self, main_only: bool = True) -> list[str]:
         names = list(self.zeroshot or (self.evals[0]["accuracy"].get("zeroshot", {}) if self.evals else {}))
