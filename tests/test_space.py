@@ -165,9 +165,12 @@ def test_space_mode_app_serves_the_public_defaults(tmp_path):
         assert opts["space"] and opts["private_runs"] and not opts["allow_local_paths"]
         assert opts["runs_dir"] == str(tmp_path / "r")
         assert {k: opts["caps"][k] for k in SPACE_CAPS} == SPACE_CAPS
-        said = client.predict("folder:", str(ROOT), None, "domain_shift", ["photo"], ["sketch"], [], 0.9, 4, 3,
-                              api_name="/preview_data")[3]
-        assert "local folders are disabled on this server" in said, said
+        with pytest.raises(Exception, match="folder: is not in the list of choices"):  # not even offered
+            client.predict("folder:", str(ROOT), None, "domain_shift", ["photo"], ["sketch"], [], 0.9, 4, 3,
+                           api_name="/preview_data")
+        said = client.predict("zip:", str(ROOT / "data.zip"), None, "domain_shift", ["photo"], ["sketch"], [], 0.9,
+                              4, 3, api_name="/preview_data")[3]
+        assert "paths of files on this server are disabled here" in said, said
     finally:
         proc.terminate()
         proc.wait(timeout=30)
