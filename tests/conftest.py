@@ -30,7 +30,12 @@ def tiny_cfg():
 # Test tiers (README, "Development"): `pytest -m fast` is the quick loop; CI runs everything. A module's tier is set
 # here or by its own `pytestmark`; a test that starts a Python process is `subprocess` wherever it lives (read from
 # its source, so the mark cannot drift from what the test does).
-MODULE_TIERS = {"test_app_browser": "browser", "test_ddp": "torchrun", "test_load": "load"}
+MODULE_TIERS = {"test_app_browser": "browser", "test_ddp": "torchrun", "test_load": "load",
+                # modules whose tests train, serve the app or read real-data fixtures (seconds each)
+                **dict.fromkeys(("test_app_api", "test_app_limits", "test_app_runs", "test_bench_quick", "test_cli",
+                                 "test_engine", "test_engine_method", "test_explore", "test_models", "test_real_data",
+                                 "test_reliability", "test_security", "test_space", "test_sweep", "test_world",
+                                 "test_images", "test_evaluator"), "slow")}
 SLOW_TIERS = ("browser", "subprocess", "torchrun", "load", "slow")
 _SPAWNS = ("subprocess.", "sys.executable", "Popen(")
 

@@ -115,5 +115,5 @@ def open_dataset(spec: str, **options) -> ImageTable:
         return entry.build(**{**entry.defaults, **opts})
     prefix = next(p for p in SCHEMES if spec.startswith(p))
     if "path" in opts:  # would collide with the scheme's own path
-        raise DatasetError(f"dataset {spec!r} already names its path; drop the path option")
+        raise DatasetError(f"dataset {spec!r} already names its path; drop --data path=...")
     return entry.build(path=spec[len(prefix):], **opts)
