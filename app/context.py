@@ -17,6 +17,7 @@ from core.data import quota as cache_quota
 from core.data.registry import DATASETS, SCHEMES, list_datasets
 from core.data.splits import default_base_classes
 from core.data.table import DatasetError
+from core.evaluator import zeroshot_key
 from core.explore import RunModels, dataset_overview
 from core.models import MODELS, ModelLoadError
 
@@ -142,7 +143,7 @@ class AppContext:
         return self._remember(key, RunModels.open(path))
 
     def zeroshot_models(self, cfg) -> RunModels:
-        key = ("zeroshot",) + tuple(sorted((k, repr(v)) for k, v in cfg.to_dict().items()))
+        key = ("zeroshot",) + zeroshot_key(cfg.to_dict())  # core's one key for what zero-shot depends on
         with self._models_lock:
             if key in self._models:
                 return self._models[key]

@@ -15,18 +15,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from core.config import RunConfig
+from core.evaluator import zeroshot_key
 
 from .gpu import events
 from .records import RunRecord
 
 _ZS: collections.OrderedDict[tuple, dict] = collections.OrderedDict()
 _ZS_LOCK = threading.Lock()
-
-
-def zeroshot_key(cfg: dict) -> tuple:
-    """Everything the zero-shot accuracy of a config depends on."""
-    keys = ("model", "pretrained", "dataset", "setting", "sources", "targets", "base_classes", "ensemble", "seed")
-    return tuple(repr(cfg.get(k)) for k in keys) + (repr(sorted((cfg.get("data_options") or {}).items())),)
 
 
 def remember_zeroshot(cfg: dict, accuracy: dict, kind: str = "full") -> None:

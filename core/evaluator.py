@@ -102,6 +102,16 @@ class SplitEvaluator:
         return acc
 
 
+# What a run's zero-shot accuracy (and its zero-shot models) depends on: the one key every cache of it uses.
+ZEROSHOT_FIELDS = ("model", "pretrained", "dataset", "setting", "sources", "targets", "base_classes", "ensemble",
+                   "seed", "precision")
+
+
+def zeroshot_key(cfg: dict) -> tuple:
+    """Everything the zero-shot result of a run config (as a dict) depends on, hashable."""
+    return tuple(repr(cfg.get(k)) for k in ZEROSHOT_FIELDS) + (repr(sorted((cfg.get("data_options") or {}).items())),)
+
+
 def zeroshot_features(evaluator: SplitEvaluator, visual, table, bundle) -> torch.Tensor:
     """Zero-shot image features of every eval row (fp16 on CPU), disk-cached for tables with a fingerprint."""
     from .data.cache import PREPROCESS_VERSION, cache_root, key_of

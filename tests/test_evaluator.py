@@ -52,3 +52,16 @@ def test_core_eval_scores_a_run_in_the_precision_it_trained_with(tmp_path):
     saved = RunConfig.from_saved(json.loads((tmp_path / "config.json").read_text()))
     assert _evaluator(saved)[1].amp is True  # bf16 autocast on this CPU, as the run trained
     assert _evaluator(RunConfig(**{**saved.to_dict(), "precision": "fp32"}))[1].amp is False
+
+
+def test_zeroshot_key_names_what_zero_shot_depends_on_and_nothing_else():
+    """One key for every cache of a zero-shot result: training knobs do not change it, data and model do."""
+    from core.config import RunConfig
+    from core.evaluator import zeroshot_key
+
+    base = RunConfig().to_dict()
+    for k, v in (("lr", 1.0), ("steps", 7), ("method", "finetune"), ("lam", 0.5), ("track", ["ema"])):
+        assert zeroshot_key({**base, k: v}) == zeroshot_key(base), k
+    for k, v in (("model", "tiny-random"), ("data_options", {"colour_bias": 0.0}), ("sources", ["sketch"]),
+                 ("precision", "bf16"), ("ensemble", False), ("base_classes", ["circle"])):
+        assert zeroshot_key({**base, k: v}) != zeroshot_key(base), k
