@@ -26,13 +26,10 @@ def split_label(name: str) -> str:
 
 
 def parse_average(name: str, config: dict) -> tuple[str, float]:
-    """(kind, parameter) of an average's name, as core reads it (``core.averages.parse_spec``); a run config without
-    the parameter (an old run) gives NaN rather than an error."""
-    kind = name.partition(":")[0]
-    known = {k: config.get(k) for k in ("beta", "ema_decay", "wiseft_alpha")}
-    spec = parse_spec(name, {k: (float("nan") if v is None else v) for k, v in known.items()}) if kind else None
-    if spec is None:
-        raise ValueError(f"not an average: {name!r}")
+    """(kind, parameter) of an average's name, as core reads it (``core.averages.parse_spec``; ValueError if it is
+    not an average); a run config without the parameter (an old run) gives NaN rather than an error."""
+    params = {k: float("nan") if config.get(k) is None else config[k] for k in ("beta", "ema_decay", "wiseft_alpha")}
+    spec = parse_spec(name, params)
     return spec.kind, spec.value
 
 

@@ -117,7 +117,7 @@ benchmark, three seeds) says, for the current defaults, which method wins in eac
 beside CLIPood: it is a strong baseline. What the world does **not** model: any pre-training data beyond these shapes
 and captions, more than one shortcut, more than one kind of transferable gap.
 The *Embeddings* tab shows the same story geometrically: under fine-tuning, images cluster by colour and
-drift away from their class texts on the targets, while the swapped pairs move to their own names.
+drift away from their class texts on the targets.
 
 *Sources: thuml/CLIPood (official code: MMS as `f − λ t_y`, BMA with a Beta pdf at bin midpoints); this project's
 `core/clipood.py` implements exactly these formulas.*

@@ -186,12 +186,12 @@ def _contrastive_step(model, opt, x: torch.Tensor, tok: torch.Tensor, amp: bool)
 
 
 def _log_step(args, model, device, log: dict, step: int, loss: torch.Tensor, lr: float, t0: float) -> None:
-    from .zeroshot import zeroshot_table
-
     if step % 50 == 0 or step == 1:
         print(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} scale {model.logit_scale.exp().item():.1f}"
               f" {(time.time() - t0) / 60:.1f} min", flush=True)
     if step % args.eval_every == 0 or step == args.steps:
+        from .zeroshot import zeroshot_table
+
         table = zeroshot_table(model.eval(), device, per=10)
         model.train()
         log["history"].append({"step": step, "loss": float(loss.item()), "minutes": (time.time() - t0) / 60, **table})
