@@ -177,11 +177,12 @@ def pick_recipe(c: RunConfig) -> tuple[str, Recipe]:
 
 
 def defaults_for(dataset: str = "toy-shapes", model: str = "toy-clip", setting: str = "domain_shift") -> dict:
-    """What a run of (dataset, model, setting) trains with when nothing is given (the recipe ``resolve`` fills in):
-    the one source every front end reads its form defaults from (DomainBed's hparams_registry, in spirit)."""
-    name, rec = pick_recipe(RunConfig(dataset=dataset, model=model, setting=setting))
-    out = {k: rec.get(k) for k in ("lr", "lam", "beta", "steps", "batch_size", "warmup_frac", "sampler")}
-    return {**out, "recipe": name, "ema_decay": ema_decay_for(out["steps"])}
+    """What a run of (dataset, model, setting) trains with when nothing is given: ``resolve`` of an untouched
+    CLIPood config, so the form defaults every front end reads and the values a run gets are one computation
+    (DomainBed's hparams_registry, in spirit)."""
+    r = resolve(RunConfig(dataset=dataset, model=model, setting=setting, method="clipood"))
+    keys = ("lr", "lam", "beta", "steps", "batch_size", "warmup_frac", "sampler", "recipe", "ema_decay")
+    return {k: getattr(r, k) for k in keys}
 
 
 def resolve(c: RunConfig) -> RunConfig:

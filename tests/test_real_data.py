@@ -107,7 +107,13 @@ def assert_done(summary: dict, evals: set[str]) -> None:
     assert summary["steps_done"] == summary["total_steps"] == 2
     assert evals <= set(summary["zeroshot"]) and evals <= set(summary["final"])
     for acc in (summary["zeroshot"], summary["final"], summary["result"]):
-        assert all(0.0 <= v <= 100.0 for v in acc.values())
+        assert all(0.0 <= v <= 100.0 for v in acc.values()), acc
+        targets = [v for k, v in acc.items() if k.startswith("ood/")]
+        if targets:  # the OOD figure pools the target domains, so it lies within their range
+            assert min(targets) - 1e-6 <= acc["ood"] <= max(targets) + 1e-6, acc
+        if "hm" in acc:  # the harmonic mean is derived from base and new, not measured separately
+            b, n = acc["base"], acc["new"]
+            assert acc["hm"] == pytest.approx(2 * b * n / (b + n) if b + n else 0.0, abs=0.05), acc
 
 
 # ---------------------------------------------------------------- folders
