@@ -32,7 +32,9 @@ log = logging.getLogger("clipood.app")
 
 def user_error(e: Exception) -> gr.Error:
     """A one-line modal for a problem the user can fix (never a traceback)."""
-    return gr.Error(str(e).splitlines()[0] if str(e) else type(e).__name__, print_exception=False)
+    from .text import studio_words
+
+    return gr.Error(studio_words(e), print_exception=False)
 
 
 USER_ERRORS = (configure.FormError, DatasetError, ModelLoadError, RunAccessError, ValueError, KeyError)

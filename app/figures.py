@@ -20,13 +20,26 @@ SPLIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2
 QUALITATIVE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
                "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
                "#31a354", "#756bb1"]
-BASE_LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40), height=360,
-                   legend=dict(orientation="h", yanchor="bottom", y=-0.32, x=0), font=dict(size=12))
+# A horizontal legend sits at the bottom of the figure (not of the plot), below the axis titles, in a bottom margin
+# grown with its rows, so it never covers "step" or "probability (%)".
+BOTTOM_LEGEND = dict(orientation="h", yref="container", yanchor="bottom", y=0.0, x=0, xanchor="left")
+BASE_LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40), height=360, legend=BOTTOM_LEGEND,
+                   font=dict(size=12))
+
+
+def _legend_rows(fig: go.Figure, per_row: int = 3) -> int:
+    shown = {t.legendgroup or t.name for t in fig.data if t.name and t.showlegend is not False}
+    return math.ceil(len(shown) / per_row)
 
 
 def _layout(fig: go.Figure, title: str, revision: str, **kw) -> go.Figure:
-    fig.update_layout(**{**BASE_LAYOUT, **kw}, title=dict(text=title, x=0.01, font=dict(size=14)),
-                      uirevision=revision)
+    layout = {**BASE_LAYOUT, **kw}
+    if layout["legend"] is BOTTOM_LEGEND and fig.layout.showlegend is not False:
+        rows = _legend_rows(fig)
+        if rows:  # axis title (about 45 px) + 22 px per legend row
+            layout["margin"] = {**layout["margin"], "b": 50 + 22 * rows}
+            layout["height"] = layout["height"] + 22 * rows
+    fig.update_layout(**layout, title=dict(text=title, x=0.01, font=dict(size=14)), uirevision=revision)
     return fig
 
 

@@ -1,5 +1,7 @@
 """Every sentence the Studio shows, in one place (help texts, view intros, the Learn page)."""
 
+import re
+
 TITLE = "CLIPood Studio"
 SUBTITLE = ("Fine-tune CLIP and watch what happens out of distribution: plain fine-tuning erodes it, "
             "CLIPood (margin metric softmax + Beta moving average) keeps it.")
@@ -122,3 +124,42 @@ drift away from their class texts on the targets.
 *Sources: thuml/CLIPood (official code: MMS as `f − λ t_y`, BMA with a Beta pdf at bin midpoints); this project's
 `core/clipood.py` implements exactly these formulas.*
 """
+
+
+# -- core's messages in the Studio's words ------------------------------------------------------------------------
+# Core words its advice for the command line (``--data path=...``); the Studio has fields, not flags. Each rule
+# rewrites one piece of core advice; whatever flag is left is named as a dataset option or a form field.
+_HUB_FETCH = re.compile(r"Fetch it on a machine with network: `hf download ([^ `]+)[^`]*`, copy \S+ here and add "
+                        r"`--data path=[^`]+` \(or copy a filled Hugging Face cache, ~/\.cache/huggingface, here "
+                        r"and set HF_HUB_OFFLINE=1\)\.?")
+_REWORD = [
+    (_HUB_FETCH, r"Fetch \1 on a machine with network (into its Hugging Face cache, ~/.cache/huggingface), copy "
+                 r"that cache to this server and restart the Studio there; or pick another dataset."),
+    (re.compile(r"then add --data (?:root|path)=(\S+)"), r"then pick **folder:…** as the dataset and type \1 as "
+                                                          r"the folder path"),
+    (re.compile(r"\(--dataset hf:ORG/NAME\)"), "(dataset **hf:…** with its id)"),
+    (re.compile(r"\(--data path=DIR or --data data_files=FILE\.parquet\)"), "(dataset **folder:…**)"),
+    (re.compile(r"`--data (\w+)=[^`]*`|--data (\w+)(?:=\S*)?"), lambda m: f"the dataset option {m[1] or m[2]}"),
+    (re.compile(r"^--([a-z][\w-]*):"), lambda m: f"{_field(m[1])}:"),
+    (re.compile(r"(?<![\w/.])--([a-z][\w-]*)"), lambda m: _field(m[1])),
+]
+
+
+def _field(flag: str) -> str:
+    from .configure import LABELS
+
+    name = flag.replace("-", "_")
+    return LABELS.get(name, f"the setting {name}")
+
+
+def studio_words(e) -> str:
+    """One line of a core message (or exception) for the Studio: its first line, with command-line advice
+    (``--data path=...``, ``--batch-size``) reworded as the form's fields and datasets."""
+    s = str(e).strip()
+    s = s.splitlines()[0] if s else type(e).__name__
+    for pattern, repl in _REWORD[:4]:
+        s = pattern.sub(repl, s)
+    parts = re.split(r"(`[^`]*`)", s)  # (a shell command in backticks, e.g. a download script, stays as it is)
+    for pattern, repl in _REWORD[4:]:
+        parts = [p if p.startswith("`") and not p.startswith("`--") else pattern.sub(repl, p) for p in parts]
+    return "".join(parts)

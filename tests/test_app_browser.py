@@ -138,3 +138,129 @@ def test_upload_a_zip_from_the_page_and_train_on_it(studio, page, tmp_path):
     run_id = re.search(r"run (\d{8}-\d{6}-[\w.-]+)", status).group(1)
     assert run_id.split("-")[3] == "zip"  # (ids carry method and dataset scheme)
     assert not page.errors, page.errors
+
+
+# ------------------------------------------------------------------------------------------ issue 15, browser bugs
+
+
+def _toasts(page) -> list[str]:
+    """Text of every gradio toast now on the page (errors, warnings)."""
+    return [t.strip() for t in page.locator(".toast-body").all_inner_texts()]
+
+
+def _close_toasts(page) -> None:
+    for btn in page.locator(".toast-close").all():
+        try:
+            btn.click(timeout=1000)
+        except Exception:  # noqa: BLE001 - a toast may close on its own meanwhile
+            pass
+
+
+def _error_panels(page) -> list[str]:
+    """Components gradio marked as failed (the red "Error" over a plot or a table)."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll('.wrap.error, .status-tracker.error'))
+                              .filter(e => e.offsetParent !== null).map(e => e.innerText)""")
+
+
+def _pick_dataset(page, name: str) -> None:
+    box = page.locator("#data-dataset input")
+    box.click()
+    box.fill(name)
+    page.get_by_role("option", name=re.compile("^" + re.escape(name))).first.click()
+
+
+def test_a_failed_dataset_switch_says_why_in_studio_words(studio, page):
+    """Issue 15, bug 2: a folder that does not exist showed gradio's raw "not in the list of choices" toast, turned
+    the plots into red Error panels, and Start failed the same way. Now the data message says what is wrong, the
+    plots keep their last picture, and Start gives the same message."""
+    page.goto(studio)
+    shots.wait_plot(page, "data-grid", 2, 120)
+    _pick_dataset(page, "folder:")
+    page.wait_for_function("() => document.querySelector('#data-message').innerText.includes('⚠️')", timeout=30000)
+    path = page.locator("#data-path textarea, #data-path input").first
+    path.fill("/no/such/folder")
+    path.press("Enter")
+    page.wait_for_function("() => document.querySelector('#data-message').innerText.includes('/no/such/folder')",
+                           timeout=30000)
+    page.wait_for_timeout(1500)
+    msg = shots.text_of(page, "data-message")
+    assert "does not exist" in msg and "--data" not in msg, msg
+    assert not any("list of choices" in t for t in _toasts(page)), _toasts(page)
+    assert not _error_panels(page), _error_panels(page)
+    assert len(shots.plot_traces(page, "data-grid")) >= 2  # the last good picture stays
+    _close_toasts(page)
+    shots.open_tab(page, "Train")
+    page.locator("#train-start").click()
+    page.wait_for_selector(".toast-body", timeout=30000)
+    said = " ".join(_toasts(page))
+    assert "/no/such/folder" in said and "does not exist" in said and "list of choices" not in said, said
+    assert "--data" not in said
+    _close_toasts(page)
+    assert not page.errors, page.errors
+
+
+def test_typed_colour_shortcut_refreshes_the_preview(studio, page):
+    """Issue 15, bug 3: typing a value in the colour-shortcut box left the heatmap as it was (only the slider
+    redrew), while the run used the typed value."""
+    page.goto(studio)
+    shots.wait_plot(page, "data-shortcut", 1, 120)
+    before = page.evaluate("() => JSON.stringify(document.querySelector('#data-shortcut .js-plotly-plot').data[0].z)")
+    box = page.locator("#data-colour-bias input[type=number]")
+    box.fill("0")
+    box.press("Enter")
+    page.wait_for_function("(b) => JSON.stringify(document.querySelector('#data-shortcut .js-plotly-plot').data[0].z)"
+                           " !== b", arg=before, timeout=30000)
+    assert not page.errors, page.errors
+
+
+def test_a_non_image_upload_in_the_playground_is_named(studio, page, tmp_path):
+    """Issue 15, bug 4: uploading a file that is not an image gave a bare "Error"; now the message names it."""
+    page.goto(studio)
+    shots.wait_plot(page, "data-grid", 2, 120)
+    shots.open_tab(page, "Playground")
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not an image")
+    page.locator("#pg-image input[type=file]").set_input_files(str(bad))
+    page.wait_for_timeout(1500)
+    page.locator("#pg-go").click()
+    deadline = time.time() + 30
+    said = ""
+    while time.time() < deadline and "notes.png" not in said:
+        said = " ".join(_toasts(page)) + " " + shots.text_of(page, "pg-message")
+        page.wait_for_timeout(300)
+    assert "notes.png" in said, said
+    assert not _error_panels(page), _error_panels(page)
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return not (a["right"] <= b["left"] or b["right"] <= a["left"] or a["bottom"] <= b["top"]
+                or b["bottom"] <= a["top"])
+
+
+def test_legends_leave_the_axis_titles_readable(page):
+    """Issue 15, bug 5: the horizontal legend below a plot sat on its axis title ("step", "probability (%)").
+    Every figure with a legend is drawn by plotly.js in the browser at a narrow width and the boxes are compared."""
+    import plotly.io as pio
+    from test_app_figures import make_events
+
+    from app import figures
+    from app.records import RunRecord
+
+    rec = RunRecord.from_events(make_events(), run_id="r1")
+    figs = {"accuracy": figures.accuracy_curves(rec), "loss": figures.loss_curve(rec),
+            "whatif": figures.whatif(rec), "compare": figures.compare_curves([("a", rec), ("b", rec)]),
+            "probabilities": figures.probabilities({"zero-shot": [0.2, 0.8], "clipood · x": [0.6, 0.4],
+                                                    "finetune · y": [0.5, 0.5]}, ["circle", "square"])}
+    page.set_viewport_size({"width": 720, "height": 900})
+    for name, fig in figs.items():
+        page.set_content(pio.to_html(fig, include_plotlyjs=True, full_html=True, default_width="700px"))
+        page.wait_for_selector(".legend", timeout=30000)
+        boxes = page.evaluate("""() => {
+            const box = e => { const r = e.getBoundingClientRect();
+                               return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+            return {legend: box(document.querySelector('.legend')),
+                    titles: Array.from(document.querySelectorAll('.xtitle, .ytitle, .x2title, .y2title'))
+                                 .map(box)}; }""")
+        assert boxes["titles"], name
+        for t in boxes["titles"]:
+            assert not _overlaps(boxes["legend"], t), (name, boxes)

@@ -62,7 +62,8 @@ def build(ctx: AppContext) -> DataView:
             gr.Markdown(text.DATA_INTRO)
             dataset = gr.Dropdown(ctx.dataset_choices(ctx.options.allow_local_paths), value=d.dataset,
                                   label="Dataset", elem_id="data-dataset")
-            path = gr.Textbox("", label="Folder path on the server", visible=False, placeholder="/data/my-images")
+            path = gr.Textbox("", label="Folder path on the server", visible=False, placeholder="/data/my-images",
+                              elem_id="data-path")
             upload = gr.File(label="Upload a zip (domain/class/image layout)", file_types=[".zip"], visible=False,
                              type="filepath", elem_id="data-upload")
             setting = gr.Radio(SETTING_CHOICES, value=d.setting, label="Setting")
@@ -74,7 +75,7 @@ def build(ctx: AppContext) -> DataView:
             base = gr.CheckboxGroup(classes, value=base_default, label="Base classes (trained on; the rest are new)",
                                     visible=d.setting != "domain_shift")
             colour_bias = gr.Slider(0, 1, value=d.colour_bias, step=0.05, label="Colour shortcut",
-                                    info=text.COLOUR_BIAS_HELP)
+                                    info=text.COLOUR_BIAS_HELP, elem_id="data-colour-bias")
             shots = gr.Slider(1, caps.max_shots, value=d.shots, step=1, label="Shots", info=text.SHOTS_HELP)
             eval_per = gr.Slider(1, caps.max_eval_per, value=d.eval_per, step=1, label="Eval images per cell",
                                  info=text.EVAL_PER_HELP)
@@ -98,8 +99,8 @@ def build(ctx: AppContext) -> DataView:
         choice = ctx.data_choice(dataset, path, upload, setting, None, None, None, colour_bias, shots, eval_per)
         try:
             ov = overview(ctx, choice)
-        except USER_ERRORS as e:
-            return [gr.update(choices=[], value=[])] * 3 + vis + [f"⚠️ {e}"]
+        except USER_ERRORS as e:  # (the pickers keep what they hold: emptied, they would refuse their own values)
+            return [gr.skip()] * 3 + vis + [f"⚠️ {text.studio_words(e)}"]
         t = ov.table
         return [gr.update(choices=t.domains, value=ov.splits.sources),
                 gr.update(choices=t.domains,
@@ -114,7 +115,7 @@ def build(ctx: AppContext) -> DataView:
         try:
             ov = overview(ctx, choice)
         except USER_ERRORS as e:
-            return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {e}"
+            return gr.skip(), gr.skip(), gr.skip(), f"⚠️ {text.studio_words(e)}"
         order = sorted(ov.table.domains, key=lambda x: ("source", "target", "unused").index(ov.roles[x]))
         mosaic, rows, cols = sample_mosaic(ov.table, order, cell=48 if len(ov.table.classes) <= 24 else 32)
         sc = colour_shortcut(ov.table, ov.splits.train)
@@ -139,8 +140,8 @@ def build(ctx: AppContext) -> DataView:
                    ).then(preview, view.inputs, outs, api_visibility="private")
     for comp in (sources, targets, base):
         comp.input(preview, view.inputs, outs, trigger_mode="always_last", api_visibility="private")
-    for comp in (colour_bias, shots, eval_per):
-        comp.release(preview, view.inputs, outs, trigger_mode="always_last", api_visibility="private")
+    for comp in (colour_bias, shots, eval_per):  # (change: a typed value as well as a dragged one)
+        comp.change(preview, view.inputs, outs, trigger_mode="always_last", api_visibility="private")
     preview_btn.click(preview, view.inputs, outs, api_name="preview_data")
     upload.upload(dataset_changed, [dataset, path, upload, setting, colour_bias, shots, eval_per],
                   [sources, targets, base, path, upload, colour_bias, message], api_visibility="private"
