@@ -37,6 +37,9 @@ def user_error(e: Exception) -> gr.Error:
     return gr.Error(studio_words(e), print_exception=False)
 
 
+# How run lists mark a run that did not finish well (every list: Train, Embeddings, Compare, Playground).
+STATUS_MARKS = {"failed": "✗ FAILED · ", "cancelled": "⏸ ", "interrupted": "⏸ "}
+
 USER_ERRORS = (configure.FormError, DatasetError, ModelLoadError, RunAccessError, ValueError, KeyError)
 
 
@@ -127,7 +130,9 @@ class AppContext:
                 method, status = self.runs.describe(rid, own)
             except (RunAccessError, OSError, ValueError):
                 continue
-            out.append((f"{rid} · {method} · {status}", rid))
+            label = self.runs.label(rid, own)
+            mark = STATUS_MARKS.get(status, "")
+            out.append((f"{mark}{rid} · {method}{f' · “{label}”' if label else ''} · {status}", rid))
         return out
 
     def record(self, run_id: str, request: gr.Request | None, browser_runs: list | None = None) -> RunRecord:

@@ -349,37 +349,54 @@ def embedding(coords: np.ndarray, labels: np.ndarray, domains: np.ndarray, class
 # ------------------------------------------------------------------------------------------------------- compare
 
 
+def _nothing_to_draw(rec: RunRecord) -> str:
+    if rec.status == "failed":
+        reason = (rec.finish or {}).get("reason", "")
+        return f"failed before its first evaluation{': ' + reason.splitlines()[0][:90] if reason else ''}"
+    return "has no evaluation yet" if rec.status in ("running", "starting") else f"{rec.status}, no evaluation"
+
+
 def compare_curves(records: list[tuple[str, RunRecord]], splits: list[str] | None = None,
                    revision: str = "compare") -> go.Figure:
-    """Several runs overlaid: each run's output weights (the method's result) per split over steps, and the first
-    run's zero-shot reference."""
+    """Several runs overlaid: each run's output weights (the method's result) per split over steps, with a zero-shot
+    reference per panel. Runs of different settings get the panels of every split any of them has; a run that draws
+    nothing (failed before evaluating, not evaluated yet) is named with the reason instead of silently missing."""
+    silent = [f"{lbl}: {_nothing_to_draw(r)}" for lbl, r in records if not (r.evals or r.zeroshot)]
     records = [(lbl, r) for lbl, r in records if r.evals or r.zeroshot]
     if not records:
-        return empty_figure("Pick runs (or run the teaching pair) to overlay their curves.", "Compare runs",
-                            revision)
-    splits = splits or records[0][1].split_names()
+        msg = "<br>".join(silent) or "Pick runs (or run the teaching pair) to overlay their curves."
+        return empty_figure(msg, "Compare runs", revision)
+    if splits is None:
+        splits = list(dict.fromkeys(s for _, r in records for s in r.split_names()))
     fig = make_subplots(rows=1, cols=len(splits), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[split_label(s) for s in splits])
     total = max(r.total_steps for _, r in records) or 1
-    first = records[0][1]
     for j, split in enumerate(splits, start=1):
-        _, sub_ys, _ = first.curve("zeroshot", split)  # on the curves' subsample when known (like for like)
+        first = next((r for _, r in records if split in r.split_names(main_only=False)), records[0][1])
+        _, sub_ys, _ = first.curve("zeroshot", split)  # the curves' own evaluation set when known (like for like)
         zs = sub_ys[0] if sub_ys else first.zeroshot.get(split)
         if zs is not None:
             fig.add_trace(go.Scatter(x=[0, total], y=[zs, zs], mode="lines", name="zero-shot", legendgroup="zs",
                                      showlegend=j == 1, line=dict(color=MODEL_COLOURS["zeroshot"], dash="dash"),
                                      hovertemplate="zero-shot: %{y:.1f}%<extra></extra>"), 1, j)
         for i, (lbl, r) in enumerate(records):
-            m = r.result_model
-            xs, ys, _ = r.curve(m, split)
+            xs, ys, _ = r.curve(r.result_model, split)
             if not xs:
                 continue
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=lbl, legendgroup=lbl,
-                                     showlegend=j == 1, line=dict(color=QUALITATIVE[i % len(QUALITATIVE)], width=2.5),
+                                     showlegend=not any(t.name == lbl for t in fig.data),
+                                     line=dict(color=QUALITATIVE[i % len(QUALITATIVE)], width=2.5),
                                      hovertemplate=f"{lbl}<br>step %{{x}}: %{{y:.1f}}%<extra>{split}</extra>"), 1, j)
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="accuracy of each run's output (%)", col=1)
-    return _layout(fig, "Runs side by side (each method's output weights)", revision, height=380)
+    settings = {r.setting for _, r in records}
+    title = "Runs side by side (each method's output weights)"
+    if len(settings) > 1:
+        title += "<br><sup>runs of different settings: each draws in the panels of its own splits</sup>"
+    if silent:
+        title += "<br><sup>not drawn: " + "; ".join(silent) + "</sup>"
+    return _layout(fig, title, revision, height=380, margin=dict(l=50, r=20, t=50 + 18 * (len(settings) > 1)
+                                                                   + 18 * bool(silent), b=40))
 
 
 # ---------------------------------------------------------------------------------------------------- playground

@@ -63,6 +63,7 @@ class RunRecord:
     summary: dict | None = None
     checkpoints: int = 0
     last_checkpoint_step: int = 0
+    label: str = ""  # the user's name for the run (Compare view), "" when none
 
     @classmethod
     def from_events(cls, events: list[dict], run_id: str | None = None, summary: dict | None = None) -> RunRecord:
@@ -176,3 +177,35 @@ class RunRecord:
         for v in out.values():
             v.sort()
         return out
+
+
+# What can tell runs apart, in the order a legend names it: (config key or data option, how it is written).
+DIFF_KEYS = [("method", "{}"), ("lam", "λ={:g}"), ("beta", "β={:g}"), ("lr", "lr={:g}"), ("steps", "{} steps"),
+             ("batch_size", "batch {}"), ("seed", "seed {}"), ("model", "{}"), ("dataset", "{}"), ("setting", "{}"),
+             ("colour_bias", "colour shortcut {:g}"), ("shots", "{} shots"), ("eval_per", "eval {}/cell")]
+
+
+def _config_value(rec: RunRecord, key: str):
+    c = rec.config or {}
+    return c.get(key, (c.get("data_options") or {}).get(key))
+
+
+def run_labels(records: list[RunRecord]) -> list[str]:
+    """A legend name per run: its label (if the user gave one) and what differs between these runs (method, λ, β,
+    knobs...); the method alone when nothing else differs; the end of the run id when even that is equal."""
+    keys = [(k, fmt) for k, fmt in DIFF_KEYS
+            if k == "method" or len({repr(_config_value(r, k)) for r in records}) > 1]
+    out = []
+    for r in records:
+        parts = []
+        for k, fmt in keys:
+            v = _config_value(r, k)
+            if v is not None:
+                try:
+                    parts.append(fmt.format(v))
+                except (ValueError, TypeError):
+                    parts.append(f"{k}={v}")
+        desc = " · ".join(parts)
+        out.append(f"{r.label} ({desc})" if r.label else desc)
+    twins = {lbl for lbl in out if out.count(lbl) > 1}
+    return [f"{lbl} · {(r.run_id or '?')[-6:]}" if lbl in twins else lbl for lbl, r in zip(out, records)]

@@ -98,10 +98,11 @@ def runs_table(records: list[RunRecord]) -> pd.DataFrame:
     rows = []
     for r in records:
         s = r.summary or {}
-        row = {"run": r.run_id, "method": r.method, "dataset": r.config.get("dataset"),
+        status = r.status if r.finish or r.summary is None else s.get("status", r.status)
+        row = {"run": r.run_id, "label": r.label, "method": r.method, "dataset": r.config.get("dataset"),
                "model": r.config.get("model"), "setting": r.setting, "seed": r.config.get("seed"),
                "steps": f"{s.get('steps_done', r.step)}/{r.total_steps or r.config.get('steps')}",
-               "status": r.status if r.finish or r.summary is None else s.get("status", r.status)}
+               "status": "✗ failed" if status == "failed" else status}
         for split in r.split_names():
             for col, vals in (("zero-shot", s.get("zeroshot") or r.zeroshot), ("result", s.get("result") or {})):
                 v = vals.get(split)

@@ -14,7 +14,9 @@ from core.runstore import RunStore, check_run_id, list_runs, new_run_id
 
 from .records import RunRecord
 
-STALE_S = 120  # an unfinished run whose event log has been quiet this long is not going anywhere
+STALE_S = 120
+LABEL_FILE = "label.txt"  # the user's name for a run (Compare view); one line, at most LABEL_MAX characters
+LABEL_MAX = 40  # an unfinished run whose event log has been quiet this long is not going anywhere
 
 
 class RunAccessError(ValueError):
@@ -146,9 +148,26 @@ class RunIndex:
         method = (summary.get("config") or store.read_config()).get("method", "?")
         return method, summary.get("status") or ("interrupted" if self.interrupted(store) else "running")
 
+    def label(self, run_id: str, own: list[str] | None = None) -> str:
+        try:
+            return (self.path(run_id, own) / LABEL_FILE).read_text(encoding="utf-8").strip()[:LABEL_MAX]
+        except (OSError, UnicodeDecodeError):
+            return ""
+
+    def set_label(self, run_id: str, label: str, own: list[str] | None = None) -> str:
+        """Name a run (empty: remove its name); control characters are dropped and the name is cut to LABEL_MAX."""
+        clean = "".join(ch for ch in str(label or "") if ch.isprintable()).strip()[:LABEL_MAX]
+        p = self.path(run_id, own) / LABEL_FILE
+        if clean:
+            p.write_text(clean, encoding="utf-8")
+        else:
+            p.unlink(missing_ok=True)
+        return clean
+
     def record(self, run_id: str, own: list[str] | None = None) -> RunRecord:
         store = RunStore(self.path(run_id, own))
         rec = RunRecord.from_events(store.read_events(), run_id=run_id, summary=store.read_summary())
+        rec.label = self.label(run_id, own)
         if rec.finish is None and self.interrupted(store):
             at = (f"its last checkpoint (step {rec.last_checkpoint_step})" if rec.last_checkpoint_step
                   else "the start (no checkpoint was written)")

@@ -110,7 +110,7 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
                 learn.build()
 
         emb_tab.select(emb_refresh, [browser_runs], [emb_run], api_visibility="private")
-        cmp_tab.select(cmp_refresh, [browser_runs], [cmp_runs], api_visibility="private")
+        cmp_tab.select(cmp_refresh, [browser_runs], list(cmp_runs), api_visibility="private")
         pg_tab.select(pg_refresh, [browser_runs, *data_view.inputs], [pg_runs, pg_domain], api_visibility="private")
 
         def on_load(request: gr.Request, runs, *values):

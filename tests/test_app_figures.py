@@ -237,3 +237,48 @@ def test_results_table_and_progress(rec):
 def test_runs_table(rec):
     df = render.runs_table([rec])
     assert df.loc[0, "run"] == "run-1" and df.loc[0, "ood result"] == 45.0 and df.loc[0, "status"] == "done"
+
+
+# ------------------------------------------------------------------------------------------ issue 15: compare
+
+
+def _open_class_record(run_id="r-oc"):
+    cfg = {**CFG, "setting": "open_class"}
+    split = {"base": 60.0, "new": 50.0, "hm": 54.5}
+    ev = [{"kind": "start", "run_dir": "x", "config": cfg, "total_steps": 10, "start_step": 0,
+           "splits": {"train": 100, "base": 50, "new": 60}, "classes": ["a", "b"], "device": "cpu"},
+          {"kind": "eval", "step": 0, "accuracy": {"zeroshot": split, "current": split, "bma": split}, "full": False},
+          {"kind": "eval", "step": 10, "accuracy": {"current": split, "bma": split}, "full": True}]
+    return RunRecord.from_events(ev, run_id=run_id)
+
+
+def test_compare_draws_a_run_of_another_setting_in_its_own_panels(rec):
+    """Issue 15, bug 5: a run of another setting drew nothing, silently (only the first run's splits had panels)."""
+    fig = figures.compare_curves([("domain shift run", rec), ("open class run", _open_class_record())])
+    assert traces(fig, "open class run") and traces(fig, "domain shift run")
+    assert "different settings" in fig.layout.title.text
+
+
+def test_compare_names_a_run_that_draws_nothing(rec):
+    failed = RunRecord.from_events([{"kind": "finish", "status": "failed", "reason": "could not load ViT-B-16",
+                                     "summary": {"status": "failed", "config": {**CFG, "model": "ViT-B-16"}}}],
+                                   run_id="r-bad")
+    fig = figures.compare_curves([("ok", rec), ("broken", failed)])
+    assert "broken: failed before its first evaluation: could not load ViT-B-16" in fig.layout.title.text
+    alone = figures.compare_curves([("broken", failed)])
+    assert "broken: failed" in alone.layout.annotations[0].text
+
+
+def test_run_labels_say_what_differs_not_a_hash(rec):
+    from app.records import run_labels
+
+    other = RunRecord.from_events(make_events(), run_id="run-2")
+    other.config = {**CFG, "lam": 0.3, "beta": 1.0, "data_options": {"colour_bias": 0.0}}
+    rec.config = {**CFG, "lam": 0.1, "data_options": {"colour_bias": 0.9}}
+    assert run_labels([rec, other]) == ["clipood · λ=0.1 · β=0.5 · colour shortcut 0.9",
+                                        "clipood · λ=0.3 · β=1 · colour shortcut 0"]
+    rec.label = "strong shortcut"
+    assert run_labels([rec, other])[0] == "strong shortcut (clipood · λ=0.1 · β=0.5 · colour shortcut 0.9)"
+    twin = RunRecord.from_events(make_events(), run_id="run-2abcdef")
+    twin.config = dict(other.config)
+    assert run_labels([other, twin]) == ["clipood · run-2", "clipood · abcdef"]  # (identical: the id tells them apart)

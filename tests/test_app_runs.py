@@ -262,3 +262,21 @@ def test_untouched_form_is_the_cli_default_config(setting, tmp_path):
         return s.sources, s.targets, s.base, s.new
 
     assert splits(app_cfg) == splits(cli_cfg)
+
+
+def test_run_lists_mark_a_failed_run_and_show_its_label(tmp_path, tiny_cfg):
+    """Issue 15, bug 5: a failed run (a model that cannot load offline) stayed in every run list with no mark."""
+    from core.engine import train
+
+    ctx = AppContext(AppOptions(runs_dir=tmp_path / "runs", warmup=False))
+    rid, d = ctx.runs.new("clipood", "toy-shapes")
+    events = [e.to_dict() for e in train(tiny_cfg(model="no-such-model-xyz"), d)]
+    assert events[-1]["status"] == "failed"
+    (label, value), = ctx.run_choices(None, [])
+    assert value == rid and label.startswith("✗ FAILED")
+    assert ctx.runs.set_label(rid, "  a\x00b" + "x" * 80) == "ab" + "x" * 38  # (printable, at most 40)
+    ctx.runs.set_label(rid, "broken one")
+    assert "“broken one”" in ctx.run_choices(None, [])[0][0]
+    assert ctx.runs.record(rid).label == "broken one"
+    ctx.runs.set_label(rid, "")
+    assert ctx.runs.record(rid).label == ""

@@ -75,6 +75,9 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
 
     def classify(request: gr.Request, img, classes_text, run_ids, browser_runs_, model, *data_values):
         """Probabilities of the typed classes under zero-shot and each chosen run's output weights."""
+        if img is None:  # (at once, before any model loads; a refused upload leaves no image either)
+            raise gr.Error("Image: upload an image (JPEG, PNG...) or press Random dataset image first.",
+                           print_exception=False)
         try:
             table = overview(ctx, ctx.data_choice(*data_values)).table
             note = ""

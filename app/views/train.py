@@ -109,7 +109,7 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
                 beta_plot = gr.Plot(beta_figure(None), label="Beta schedule", elem_id="train-beta")
             whatif_plot = gr.Plot(figures.whatif(RunRecord()), label="What-if", elem_id="train-whatif")
             results = gr.Dataframe(render.results_table(None), label="Results: zero-shot vs final vs result",
-                                   interactive=False, elem_id="train-results")
+                                   interactive=False, wrap=True, elem_id="train-results")
     outputs = [status, progress, acc_plot, loss_plot, beta_plot, whatif_plot, results, current_run, browser_runs,
                run_picker]
     view = TrainView(model, method, lam, beta, lr, steps, batch, seed, whatif, start, stop, resume, run_picker,
