@@ -70,9 +70,10 @@ def empty_figure(message: str, title: str = "", revision: str = "empty") -> go.F
 def accuracy_curves(rec: RunRecord, splits: list[str] | None = None, revision: str = "acc") -> go.Figure:
     """One panel per split: zero-shot reference (dashed), fine-tuned (current) and averaged weights over steps.
 
-    Intermediate points are evaluations on a fixed subsample and the dashed zero-shot line is the zero-shot model on
-    that same subsample (like for like); the diamonds at the last step are full evaluations, the grey one the
-    zero-shot model's."""
+    Points evaluated on different image sets never share a line. On every image (the embedded world) each model is
+    one line and the zero-shot reference is the full-split value. On a subsample the lines and the dashed zero-shot
+    reference are that subsample (like for like) and the final full evaluations are separate diamonds labelled
+    "(all images)"."""
     splits = splits or rec.split_names()
     if not splits:
         return empty_figure("Accuracy curves appear here once the run has evaluated the zero-shot model.",
@@ -80,35 +81,54 @@ def accuracy_curves(rec: RunRecord, splits: list[str] | None = None, revision: s
     fig = make_subplots(rows=1, cols=len(splits), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[split_label(s) for s in splits])
     total = max(rec.total_steps, 1)
-    models = rec.live_models()
+    sub = rec.curve_images()
     for j, split in enumerate(splits, start=1):
-        _, sub_ys, _ = rec.curve("zeroshot", split)
-        zs_full = rec.zeroshot.get(split)
-        zs = sub_ys[0] if sub_ys else zs_full
-        if zs is not None:
-            fig.add_trace(go.Scatter(x=[0, total], y=[zs, zs], mode="lines", name="zero-shot",
-                                     legendgroup="zeroshot", showlegend=j == 1,
-                                     line=dict(color=MODEL_COLOURS["zeroshot"], dash="dash"),
-                                     hovertemplate=f"zero-shot {split}: %{{y:.1f}}%<extra></extra>"), 1, j)
-        if zs_full is not None and rec.total_steps:
-            fig.add_trace(go.Scatter(x=[total], y=[zs_full], mode="markers", name="zero-shot (full evaluation)",
-                                     legendgroup="zeroshot", showlegend=False,
-                                     marker=dict(symbol="diamond", size=10, color=MODEL_COLOURS["zeroshot"]),
-                                     hovertemplate=f"zero-shot, full {split}: %{{y:.1f}}%<extra></extra>"), 1, j)
-        for m in models:
-            xs, ys, full = rec.curve(m, split)
-            if not xs:
-                continue
-            colour = MODEL_COLOURS.get(m.split(":")[0], "#333")
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="lines+markers", name=model_label(m, rec.config), legendgroup=m,
-                showlegend=j == 1, line=dict(color=colour, width=2.5 if m != "current" else 2),
-                marker=dict(symbol=["diamond" if f and x > 0 else "circle" for x, f in zip(xs, full)],
-                            size=[10 if f and x > 0 else 6 for x, f in zip(xs, full)]),
-                hovertemplate=f"{model_label(m, rec.config)}<br>step %{{x}}: %{{y:.1f}}%<extra>{split}</extra>"), 1, j)
+        _zeroshot_traces(fig, rec, split, j, total, sub)
+        for m in rec.live_models():
+            _model_traces(fig, rec, m, split, j, sub)
     fig.update_xaxes(title_text="step", range=[-0.02 * total, total * 1.02])
     fig.update_yaxes(title_text="accuracy (%)", col=1)
-    return _layout(fig, "Accuracy per split: zero-shot vs fine-tuned vs averaged", revision)
+    how = ("every point: all images of each split" if sub is None else
+           f"lines: a fixed subsample of {sub} images per split · diamonds: all images")
+    return _layout(fig, f"Accuracy per split: zero-shot vs fine-tuned vs averaged<br><sup>{how}</sup>", revision,
+                   margin=dict(l=50, r=20, t=70, b=40))
+
+
+def _zeroshot_traces(fig, rec: RunRecord, split: str, col: int, total: int, sub: int | None) -> None:
+    _, sub_ys, _ = rec.curve("zeroshot", split)
+    zs_full = rec.zeroshot.get(split)
+    zs = (zs_full if zs_full is not None else (sub_ys[0] if sub_ys else None)) if sub is None else \
+        (sub_ys[0] if sub_ys else None)
+    if zs is not None:
+        fig.add_trace(go.Scatter(x=[0, total], y=[zs, zs], mode="lines", name="zero-shot", legendgroup="zeroshot",
+                                 showlegend=col == 1, line=dict(color=MODEL_COLOURS["zeroshot"], dash="dash"),
+                                 hovertemplate=f"zero-shot {split}: %{{y:.1f}}%<extra></extra>"), 1, col)
+    if sub is not None and zs_full is not None and rec.total_steps:
+        fig.add_trace(go.Scatter(x=[total], y=[zs_full], mode="markers", name="zero-shot (all images)",
+                                 legendgroup="zeroshot", showlegend=False,
+                                 marker=dict(symbol="diamond-open", size=11, color=MODEL_COLOURS["zeroshot"]),
+                                 hovertemplate=f"zero-shot, all images of {split}: %{{y:.1f}}%<extra></extra>"),
+                      1, col)
+
+
+def _model_traces(fig, rec: RunRecord, m: str, split: str, col: int, sub: int | None) -> None:
+    xs, ys, full = rec.curve(m, split)
+    if not xs:
+        return
+    colour, name = MODEL_COLOURS.get(m.split(":")[0], "#333"), model_label(m, rec.config)
+    on_line = [True] * len(xs) if sub is None else [not f for f in full]
+    lx, ly = [x for x, k in zip(xs, on_line) if k], [y for y, k in zip(ys, on_line) if k]
+    if lx:
+        fig.add_trace(go.Scatter(
+            x=lx, y=ly, mode="lines+markers", name=name, legendgroup=m, showlegend=col == 1,
+            line=dict(color=colour, width=2.5 if m != "current" else 2), marker=dict(size=6),
+            hovertemplate=f"{name}<br>step %{{x}}: %{{y:.1f}}%<extra>{split}</extra>"), 1, col)
+    fx, fy = [x for x, k in zip(xs, on_line) if not k], [y for y, k in zip(ys, on_line) if not k]
+    if fx:
+        fig.add_trace(go.Scatter(
+            x=fx, y=fy, mode="markers", name=f"{name} (all images)", legendgroup=m, showlegend=False,
+            marker=dict(symbol="diamond", size=11, color=colour),
+            hovertemplate=f"{name}, all images<br>step %{{x}}: %{{y:.1f}}%<extra>{split}</extra>"), 1, col)
 
 
 def loss_curve(rec: RunRecord, revision: str = "loss") -> go.Figure:

@@ -75,7 +75,6 @@ class Defaults:
     shots: int = int(TOY_DEFAULTS["shots"])
     eval_per: int = int(TOY_DEFAULTS["eval_per"])
     whatif: bool = True
-    eval_subsample: int = 160
     embed_points: int = 2000
 
 

@@ -142,6 +142,15 @@ class RunRecord:
         present = {m for e in self.evals for m in e["accuracy"]}
         return [m for m in dict.fromkeys(wanted) if m in present and m != "zeroshot"]
 
+    def curve_images(self) -> int | None:
+        """Images per split behind an intermediate curve point: None when they are every image of each split (the
+        same set as the final evaluation), else the subsample size."""
+        sub = (self.config or {}).get("eval_subsample")
+        sizes = [n for k, n in self.split_sizes.items() if k != "train"]
+        if sub is None:
+            return None
+        return int(sub) if not sizes or sub < max(sizes) else None
+
     def final_eval(self) -> dict | None:
         """The full evaluation after the last step (None until the run is done)."""
         for e in reversed(self.evals):

@@ -176,6 +176,16 @@ def pick_recipe(c: RunConfig) -> tuple[str, Recipe]:
     return "ours", ours(is_toy(c), c.setting)
 
 
+EVERY_IMAGE = 2**31 - 1  # an eval_subsample no split reaches: every evaluation uses every image
+
+
+def curve_eval_subsample(dataset: str) -> int:
+    """Images per split of a run's intermediate evaluations when its curves are watched (the Studio): the embedded
+    world's evaluation grid is small, so every curve point, the zero-shot reference included, uses all of it, the
+    same images as the final evaluation; other data a fixed subsample (``RunConfig.eval_subsample``)."""
+    return EVERY_IMAGE if dataset == "toy-shapes" else RunConfig.eval_subsample
+
+
 def defaults_for(dataset: str = "toy-shapes", model: str = "toy-clip", setting: str = "domain_shift") -> dict:
     """What a run of (dataset, model, setting) trains with when nothing is given: ``resolve`` of an untouched
     CLIPood config, so the form defaults every front end reads and the values a run gets are one computation

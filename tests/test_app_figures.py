@@ -92,18 +92,36 @@ def test_parse_average_and_labels():
 
 
 def test_accuracy_curves(rec):
+    """Issue 15, honest curves: points on a subsample and on all images never share a line. The subsample line and
+    its zero-shot reference are like for like; the final full evaluations are separate diamonds, labelled so."""
+    rec.config = {**CFG, "eval_subsample": 20}  # (splits of 50 and 60 images: a subsample)
     fig = figures.accuracy_curves(rec)
     assert fig.layout.uirevision == "acc"
     zs = traces(fig, "zero-shot")  # like for like: the zero-shot model on the same subsample as the curves
     assert len(zs) == 2 and list(zs[0].y) == [52.0, 52.0] and list(zs[1].y) == [38.0, 38.0]
-    full = traces(fig, "zero-shot (full evaluation)")  # ...and on the full split, beside the final diamonds
+    full = traces(fig, "zero-shot (all images)")  # ...and on the full split, beside the final diamonds
     assert [list(t.y) for t in full] == [[50.0], [40.0]] and list(full[0].x) == [10]
     cur = traces(fig, "fine-tuned (current weights)")
-    assert list(cur[0].x) == [0, 5, 10] and list(cur[0].y) == [52.0, 70.0, 80.0]
+    assert list(cur[0].x) == [0, 5] and list(cur[0].y) == [52.0, 70.0]  # the subsample points only
+    assert [list(t.y) for t in traces(fig, "fine-tuned (current weights) (all images)")] == [[80.0], [25.0]]
     bma = traces(fig, "BMA β=0.5")
-    assert list(bma[1].y) == [38.0, 42.0, 45.0]
-    assert bma[1].marker.symbol[-1] == "diamond"  # the full final evaluation
+    assert list(bma[1].y) == [38.0, 42.0]
+    assert traces(fig, "BMA β=0.5 (all images)")[1].marker.symbol == "diamond"
+    assert "subsample of 20" in fig.layout.title.text and "all images" in fig.layout.title.text
     assert not traces(fig, "EMA decay=0.99")  # what-if variants stay out of the live plot
+
+
+def test_accuracy_curves_on_every_image_are_one_line_each(rec):
+    """The embedded world evaluates every image at every point: one line per model, the last point on it, and the
+    zero-shot reference is the full-split value."""
+    from core.config import curve_eval_subsample
+
+    rec.config = {**CFG, "eval_subsample": curve_eval_subsample("toy-shapes")}
+    fig = figures.accuracy_curves(rec)
+    assert list(traces(fig, "fine-tuned (current weights)")[0].y) == [52.0, 70.0, 80.0]
+    assert list(traces(fig, "zero-shot")[0].y) == [50.0, 50.0]
+    assert not [t for t in fig.data if "(all images)" in (t.name or "")]
+    assert "every point: all images" in fig.layout.title.text
 
 
 def test_accuracy_curves_zero_shot_only_and_empty():
