@@ -139,3 +139,23 @@ def test_shortcut_colour_cannot_tell_a_misnamed_pair_apart():
         assert SHORTCUT_COLOUR[SHAPES.index(a)] == SHORTCUT_COLOUR[SHAPES.index(b)]
     paired = {n for pair in MISNOMER_PAIRS for n in pair}
     assert all(SHORTCUT_COLOUR[k] == k % len(COLOUR_NAMES) for k, n in enumerate(SHAPES) if n not in paired)
+
+
+def test_card_lists_every_stage_of_a_continued_pretraining_in_order():
+    from core.world.pretrain import _reproduce, _stages, stage_chain
+
+    def stage(cmd, rate, sha, init=None):
+        return {"command": cmd, "args": {"seed": 0, "misnomer_rate": rate}, "wall_minutes": 1.0, "sha256": sha,
+                "init": init, "device": "cpu", "torch": "x"}
+
+    s1 = stage("pretrain --steps 10", 0, "aaa")
+    s2 = stage("pretrain --init S1 --steps 5", 0.7, "bbb", s1)
+    s3 = stage("pretrain --init S2 --steps 3", 0.0, "ccc", s2)
+    assert [s["sha256"] for s in stage_chain(s3)] == ["aaa", "bbb", "ccc"]
+    card = _stages(s3)
+    assert card.index("**Stage 1** (from scratch): `pretrain --steps 10`") < card.index(
+        "**Stage 2** (continued from stage 1): `pretrain --init S1 --steps 5`") < card.index(
+        "**Stage 3** (continued from stage 2, written into `--out`)")
+    assert "with misnomers" not in card  # the last stage ran at rate 0
+    assert "then stage 2 with `--init STAGE1 --out STAGE2`, then stage 3 with `--init STAGE2" in _reproduce(s3)
+    assert _stages(s1).startswith("- **Command**") and _reproduce(s1) == ""

@@ -96,34 +96,55 @@ Chance is 6.25 %. `tests/test_world.py` checks that the shipped file reproduces 
 
 
 def _init_record(init: str | None) -> dict | None:
-    """What a continued pre-training started from: the earlier stage's own log (command, seed, time, hash)."""
+    """What a continued pre-training started from: the earlier stage's own log (command, seed, time, hash), with
+    the stage that one continued from inside it, so a card can list every stage back to the one from scratch."""
     if not init:
         return None
     path = Path(init) / "pretrain_log.json"
     prev = json.loads(path.read_text()) if path.is_file() else {}
-    return {k: prev.get(k) for k in ("command", "args", "wall_minutes", "sha256", "final_zeroshot_eval30")}
+    return {k: prev.get(k) for k in ("command", "args", "wall_minutes", "sha256", "final_zeroshot_eval30", "init")}
+
+
+def stage_chain(log: dict) -> list[dict]:
+    """Every stage of a model, the one from scratch first and ``log``'s own last."""
+    chain = [log]
+    while chain[0].get("init"):
+        chain.insert(0, chain[0]["init"])
+    return chain
+
+
+def _stage_command(stage: dict) -> str:
+    # a stage run before the misnomer option existed had none: today's code reproduces it with rate 0
+    return stage["command"] + ("" if "misnomer_rate" in stage["args"] else " --misnomer-rate 0")
 
 
 def _stages(log: dict) -> str:
-    """The card's recipe lines: one command, or the earlier stage first when this one continued from it."""
+    """The card's recipe lines: one command, or every stage in order when this one continued from earlier ones."""
     this = (f"- **Command** (from the repository root): `{log['command']}`\n- **Seed**: {log['args']['seed']}; "
             f"misnomer rate {log['args'].get('misnomer_rate', 0)}; device: {log['device']}; torch {log['torch']}")
-    first = log.get("init")
-    if not first:
+    chain = stage_chain(log)
+    if len(chain) == 1:
         return this
-    # a stage run before the misnomer option existed had none: today's code reproduces it with rate 0
-    cmd = first["command"] + ("" if "misnomer_rate" in first["args"] else " --misnomer-rate 0")
-    return (f"- **Stage 1** (from scratch): `{cmd}` ({first['wall_minutes']:.1f} min; sha256 of its "
-            f"weights `{first['sha256']}`; misnomer rate {first['args'].get('misnomer_rate', 0)})\n"
-            f"- **Stage 2** (continued on the caption stream with misnomers, written into `--out`):\n  {this[2:]}")
+    lines = []
+    for n, stage in enumerate(chain[:-1], 1):
+        start = "from scratch" if n == 1 else f"continued from stage {n - 1}"
+        lines.append(f"- **Stage {n}** ({start}): `{_stage_command(stage)}` ({stage['wall_minutes']:.1f} min; sha256 "
+                     f"of its weights `{stage['sha256']}`; misnomer rate {stage['args'].get('misnomer_rate', 0)})")
+    stream = " on the caption stream with misnomers" if log["args"].get("misnomer_rate", 0) else ""
+    lines.append(f"- **Stage {len(chain)}** (continued from stage {len(chain) - 1}{stream}, written into `--out`):"
+                 f"\n  {this[2:]}")
+    return "\n".join(lines)
 
 
 def _reproduce(log: dict) -> str:
-    if not log.get("init"):
+    n = len(stage_chain(log))
+    if n == 1:
         return ""
     note = f" Note: {log['note']}." if log.get("note") else ""
-    return ("\n\nTo reproduce: run stage 1 with `--out STAGE1` (any folder), then stage 2 with `--init STAGE1 --out "
-            "assets/models/toy-clip` and the rest of its command." + note)
+    steps = ", then ".join(f"stage {k} with `--init STAGE{k - 1} --out STAGE{k}`" for k in range(2, n))
+    middle = f", then {steps}" if steps else ""
+    return (f"\n\nTo reproduce: run stage 1 with `--out STAGE1` (any folder){middle}, then stage {n} with "
+            f"`--init STAGE{n - 1} --out assets/models/toy-clip` and the rest of its command." + note)
 
 
 def _param_groups(model: torch.nn.Module, wd: float):
