@@ -146,7 +146,12 @@ class Run:
         return acc
 
     def zeroshot_curve_point(self) -> EvalEvent:
-        """Step 0 of the curves: the zero-shot weights on the subsample, as every model's first point."""
+        """Step 0 of the curves: the zero-shot weights on the subsample, as every model's first point. When the
+        subsample is every image (the embedded world in the Studio) this is the full zero-shot evaluation itself,
+        done once: the end of the run reuses it."""
+        if self.evaluator.subsample_is_full():
+            zs = dict(self.full_zeroshot())
+            return EvalEvent(0, {"zeroshot": zs, **{n: dict(zs) for n in ["current", *self.averages]}}, False)
         self.scratch.load_state_dict(self.theta0)
         zs = self.evaluator.accuracy(self.scratch, False)
         self.state.zeroshot = zs  # until the full evaluation at the end

@@ -73,6 +73,10 @@ class SplitEvaluator:
         self.labels = torch.as_tensor(table.labels[all_idx])
         self.sub = _subsamples(splits, subsample, seed)
 
+    def subsample_is_full(self) -> bool:
+        """Whether an intermediate evaluation sees every image of every split (then it is a full one)."""
+        return all(len(self.sub[n]) == len(s.indices) for n, s in self.splits.evals.items())
+
     def features(self, visual: torch.nn.Module, rows: np.ndarray, batch: int = 256) -> torch.Tensor:
         return embed_rows(visual, self.images, rows, self.pipeline, self.device, self.amp, batch)
 

@@ -208,3 +208,24 @@ def test_bf16_precision_on_cpu_trains_close_to_fp32(tiny_cfg, tmp_path):
         losses[prec] = [e.loss for e in evs if isinstance(e, StepEvent)]
     assert losses["fp32"] != losses["bf16"]
     assert all(abs(a - b) < 0.05 * abs(a) for a, b in zip(losses["fp32"], losses["bf16"])), losses
+
+
+def test_full_grid_curves_evaluate_zero_shot_once_and_its_curve_point_is_the_final_value(tiny_cfg, monkeypatch):
+    """With every image in every evaluation (the Studio on the embedded world), the zero-shot curve point is the full
+    zero-shot evaluation: computed once (one embedding pass fewer than with a real subsample, the same schedule
+    otherwise), and the same numbers as the run's final zero-shot."""
+    from core.config import EVERY_IMAGE
+    from core.evaluator import SplitEvaluator
+
+    passes = []
+    real = SplitEvaluator.features
+    monkeypatch.setattr(SplitEvaluator, "features", lambda self, *a, **k: passes.append(1) or real(self, *a, **k))
+    events = list(train(tiny_cfg(eval_subsample=EVERY_IMAGE)))
+    full_passes = len(passes)
+    evals = [e for e in events if isinstance(e, EvalEvent)]
+    first, final_zs = evals[0], [e for e in evals if e.full and "zeroshot" in e.accuracy][-1]
+    assert first.step == 0 and first.accuracy["zeroshot"] == final_zs.accuracy["zeroshot"]
+    assert events[-1].summary["zeroshot_full_eval"] is True
+    passes.clear()
+    list(train(tiny_cfg(eval_subsample=4)))  # a real subsample: its own zero-shot curve point, the full one at the end
+    assert full_passes == len(passes) - 1, (full_passes, len(passes))
