@@ -74,7 +74,7 @@ class Run:
     # -- output ---------------------------------------------------------------------------------------------------
     def emit(self, ev: Event) -> Event:
         if self.writer is not None:
-            self.writer.append_event(ev.to_dict())
+            self.writer.append_event(ev.to_dict(), durable=not isinstance(ev, StepEvent))
         if isinstance(ev, FinishEvent):
             self.state.finished = True
         return ev

@@ -1,7 +1,8 @@
 """Run folders: ``runs/<run_id>/`` with config.json, append-only events.jsonl, summary.json and checkpoints/.
 
 Everything is written atomically (temp file + rename) except events.jsonl, which is appended line by line and
-flushed, so a killed run keeps every complete line. Run ids are generated here and never taken from users as paths.
+flushed, so a killed run keeps every complete line (and fsynced at every line but step lines). Run ids are generated
+here and never taken from users as paths.
 """
 
 from __future__ import annotations
@@ -60,12 +61,16 @@ class RunStore:
     def read_config(self) -> dict:
         return json.loads(self.config_path.read_text())
 
-    def append_event(self, event: dict) -> None:
+    def append_event(self, event: dict, durable: bool = True) -> None:
+        """Append one line, flushed (a killed process keeps it). ``durable`` also fsyncs, which makes every earlier
+        line safe from a machine crash too: the engine skips it for step events (4 ms each on this VM, 200 per
+        default run), whose lines become durable with the next evaluation, checkpoint or finish line."""
         self.dir.mkdir(parents=True, exist_ok=True)
         with open(self.events_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(event, default=float) + "\n")
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
 
     def read_events(self) -> list[dict]:
         if not self.events_path.exists():

@@ -35,7 +35,7 @@ MODULE_TIERS = {"test_app_browser": "browser", "test_ddp": "torchrun", "test_loa
                 **dict.fromkeys(("test_app_api", "test_app_limits", "test_app_runs", "test_bench_quick", "test_cli",
                                  "test_engine", "test_engine_method", "test_explore", "test_models", "test_real_data",
                                  "test_reliability", "test_security", "test_space", "test_sweep", "test_world",
-                                 "test_images", "test_evaluator"), "slow")}
+                                 "test_images", "test_evaluator", "test_runstore"), "slow")}
 SLOW_TIERS = ("browser", "subprocess", "torchrun", "load", "slow")
 _SPAWNS = ("subprocess.", "sys.executable", "Popen(")
 
