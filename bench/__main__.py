@@ -42,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="cuda")
     g.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak if the device is not known")
     g.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
-    s = sub.add_parser("space", help="issue 16: Studio default run Start -> final table, first curve point, CLI run, "
-                                     "installed torch stack; rows in BENCHMARKS.md")
-    s.add_argument("--sections", type=_csv, default=["studio", "cli", "install"], help="subset of studio,cli,install")
+    s = sub.add_parser("space", help="issue 16: Studio default run Start -> final table, first curve point, teaching "
+                                     "comparison, CLI run, installed torch stack; rows in BENCHMARKS.md")
+    s.add_argument("--sections", type=_csv, default=["studio", "teaching", "cli", "install"],
+                   help="subset of studio,teaching,cli,install")
     s.add_argument("--steps", type=int, default=None, help="steps of the runs (default: the Studio's/CLI's default)")
     s.add_argument("--no-whatif", action="store_true", help="Studio run without the what-if averages")
     s.add_argument("--out", default=None, help="JSON file (default bench/results/space.json)")
