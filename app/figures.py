@@ -299,14 +299,17 @@ def colour_shortcut(matrix: np.ndarray, classes: list[str], colours: list[str],
 
 
 def margins(similarity: np.ndarray, classes: list[str], lam: float, revision: str = "margins",
-            note: str = "") -> go.Figure:
-    """MMS margin matrix ``lam * (1 - cos(t_i, t_j))`` (left) beside the text similarity ``cos(t_i, t_j)`` (right)."""
+            note: str = "", lam_max: float = 2.0) -> go.Figure:
+    """MMS margin matrix ``lam * (1 - cos(t_i, t_j))`` (left) beside the text similarity ``cos(t_i, t_j)`` (right).
+    The margin colours are on a fixed scale, the largest margin at ``lam_max``, so the picture changes with λ."""
     sim = np.asarray(similarity, dtype=float)
     marg = lam * (1.0 - sim)
     np.fill_diagonal(marg, 0.0)
+    off = 1.0 - sim[~np.eye(len(sim), dtype=bool)] if len(sim) > 1 else np.array([1.0])
+    zmax = max(float(lam_max * off.max()), 1e-6)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.2,
                         subplot_titles=[f"margin λ·(1 − cos) with λ = {lam:g}", "text similarity cos(tᵢ, tⱼ)"])
-    fig.add_trace(go.Heatmap(z=marg, x=classes, y=classes, colorscale="Reds", zmin=0,
+    fig.add_trace(go.Heatmap(z=marg, x=classes, y=classes, colorscale="Reds", zmin=0, zmax=zmax,
                              colorbar=dict(x=0.41, len=0.9, title="margin"),
                              hovertemplate="true %{y}, rival %{x}<br>margin %{z:.3f}<extra></extra>"), 1, 1)
     fig.add_trace(go.Heatmap(z=sim, x=classes, y=classes, colorscale="Viridis",

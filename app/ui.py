@@ -98,10 +98,10 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
                 data_view = data.build(ctx)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
                 train_view = train.build(ctx, data_view, current_run, browser_runs)
-            with gr.Tab("Margins", id="margins", elem_id="tab-margins"):
-                margins.build(ctx, data_view, train_view)
+            with gr.Tab("Margins", id="margins", elem_id="tab-margins") as margins_tab:
+                margins_arrive = margins.build(ctx, data_view, train_view)
             with gr.Tab("Embeddings", id="embeddings", elem_id="tab-embeddings") as emb_tab:
-                emb_run, emb_refresh = embeddings.build(ctx, data_view, train_view, browser_runs)
+                emb_run, emb_refresh, emb_arrive = embeddings.build(ctx, data_view, train_view, browser_runs)
             with gr.Tab("Compare", id="compare", elem_id="tab-compare") as cmp_tab:
                 cmp_runs, cmp_refresh = compare.build(ctx, train_view, browser_runs)
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as pg_tab:
@@ -109,7 +109,10 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
             with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
                 learn.build()
 
-        emb_tab.select(emb_refresh, [browser_runs], [emb_run], api_visibility="private")
+        # (no empty panels: Margins and Embeddings draw with their defaults when first opened)
+        margins_tab.select(*margins_arrive, api_visibility="private", concurrency_id="inspect")
+        emb_tab.select(emb_refresh, [browser_runs], [emb_run], api_visibility="private"
+                       ).then(*emb_arrive, api_visibility="private", concurrency_id="inspect")
         cmp_tab.select(cmp_refresh, [browser_runs], list(cmp_runs), api_visibility="private")
         pg_tab.select(pg_refresh, [browser_runs, *data_view.inputs], [pg_runs, pg_domain], api_visibility="private")
 

@@ -264,3 +264,16 @@ def test_legends_leave_the_axis_titles_readable(page):
         assert boxes["titles"], name
         for t in boxes["titles"]:
             assert not _overlaps(boxes["legend"], t), (name, boxes)
+
+
+def test_margins_and_embeddings_draw_on_arrival(studio, page):
+    """Issue 15, no empty panels: Margins (the dataset's classes) and Embeddings (the latest finished run's result,
+    else the zero-shot model) draw when the tab opens, before any button is pressed."""
+    page.goto(studio)
+    shots.wait_plot(page, "data-grid", 2, 120)
+    shots.open_tab(page, "Margins")
+    assert len(shots.wait_plot(page, "margins-plot", 2, 120)) == 2
+    shots.open_tab(page, "Embeddings")
+    assert len(shots.wait_plot(page, "emb-plot", 2, 240)) >= 2
+    assert "accuracy" in shots.text_of(page, "emb-summary")
+    assert not _error_panels(page) and not page.errors

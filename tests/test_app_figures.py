@@ -300,3 +300,11 @@ def test_run_labels_say_what_differs_not_a_hash(rec):
     twin = RunRecord.from_events(make_events(), run_id="run-2abcdef")
     twin.config = dict(other.config)
     assert run_labels([other, twin]) == ["clipood · run-2", "clipood · abcdef"]  # (identical: the id tells them apart)
+
+
+def test_margin_colours_are_on_a_fixed_scale_so_lambda_changes_the_picture():
+    """Issue 15: the λ slider changed only the colour-bar numbers (the scale followed the data)."""
+    sim = np.array([[1.0, 0.8, 0.2], [0.8, 1.0, 0.5], [0.2, 0.5, 1.0]])
+    low, high = (figures.margins(sim, ["a", "b", "c"], lam) for lam in (0.5, 1.0))
+    assert low.data[0].zmax == high.data[0].zmax == pytest.approx(2.0 * 0.8)
+    assert np.asarray(high.data[0].z).max() == pytest.approx(2 * np.asarray(low.data[0].z).max())

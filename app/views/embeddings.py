@@ -140,4 +140,21 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         return gr.update(choices=[("zero-shot model of the current Data & Model choice", NO_RUN)]
                          + ctx.run_choices(request, browser_runs_))
 
-    return run, refresh
+    def arrive(request: gr.Request, st, colour, n, proj, browser_runs_, model, *data_values):
+        """On opening the tab with nothing drawn: the latest finished run's result (else the zero-shot model)."""
+        if st:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        own = ctx.own_runs(request, browser_runs_)
+        latest = next((r for r in ctx.runs.visible(own) if ctx.runs.describe(r, own)[1] == "done"), None)
+        run_id, weight = (latest, RESULT) if latest else (NO_RUN, ZEROSHOT)
+        try:
+            names = models_for(run_id, browser_runs_, request, model, data_values).available()
+            out = draw(request, run_id, weight if weight in names else names[-1], colour, n, proj, browser_runs_,
+                       model, *data_values)
+        except (gr.Error, *USER_ERRORS) as e:
+            msg = e.message if isinstance(e, gr.Error) else text.studio_words(e)
+            return gr.skip(), gr.skip(), figures.empty_figure(f"⚠️ {msg}", "Embeddings"), None, ""
+        return (gr.update(value=run_id), gr.update(choices=weight_choices(names), value=weight), *out)
+
+    arrive_io = ([state, colour_by, n_points, method, *extra], [run, weights, plot, state, info])
+    return run, refresh, (arrive, *arrive_io)

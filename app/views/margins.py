@@ -47,7 +47,16 @@ def build(ctx: AppContext, data: DataView, train: TrainView) -> None:
             return gr.skip()
         return figures.margins(np.asarray(state["sim"]), state["classes"], lam_value, note=state.get("note", ""))
 
+    def arrive(state, model, classes_text, lam_value, *data_values):
+        """On opening the tab: the dataset's classes at once (no empty panel); a problem is said in the panel."""
+        if state:
+            return gr.skip(), gr.skip()
+        try:
+            return compute(model, classes_text, lam_value, *data_values)
+        except gr.Error as e:
+            return figures.empty_figure(f"⚠️ {e.message}", "Margins"), None
+
     go_btn.click(compute, [train.model, classes, lam, *data.inputs], [plot, sim_state], api_name="margins",
                  concurrency_id="inspect", concurrency_limit=2)
     lam.input(redraw, [sim_state, lam], [plot], trigger_mode="always_last", api_visibility="private")
-    return compute
+    return arrive, [sim_state, train.model, classes, lam, *data.inputs], [plot, sim_state]
