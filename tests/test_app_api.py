@@ -238,3 +238,30 @@ def test_a_run_the_server_died_in_is_interrupted_and_resumes(studio):
     assert job.outputs()[-1][STATUS].startswith("**Finished**")
     s = store.read_summary()
     assert s["status"] == "done" and s["steps_done"] == 6
+
+
+def test_export_the_shown_run_as_zip_csv_and_html(studio):
+    """Issue 15, export: the run just shown comes back as its folder (zip), its metrics (CSV, each accuracy with
+    the image set it was measured on) and its figures (one interactive HTML page that works offline)."""
+    import csv
+    import zipfile
+
+    demo, url, runs = studio
+    c = Client(url, verbose=False)
+    with pytest.raises(Exception, match="start a run or open a saved one"):
+        c.predict([], api_name="/export_run")
+    job = c.submit(**train_args(steps=6, whatif=False), api_name="/train")
+    outs = job.outputs() if job.result() is not None else []
+    rid = run_id_of(outs)
+    files = c.predict(outs[0][BROWSER_RUNS], api_name="/export_run")
+    paths = {p.rsplit(".", 1)[-1]: p for p in (f if isinstance(f, str) else f["path"] for f in files)}
+    with zipfile.ZipFile(paths["zip"]) as zf:
+        names = set(zf.namelist())
+    assert {f"{rid}/config.json", f"{rid}/summary.json", f"{rid}/events.jsonl"} <= names, names
+    rows = list(csv.DictReader(open(paths["csv"], encoding="utf-8")))
+    acc = [r for r in rows if r["quantity"] == "accuracy"]
+    assert {r["evaluated_on"] for r in acc} == {"all images"}  # the embedded world: every point on every image
+    assert any(r["model"] == "zero-shot" and r["split"] == "ood" for r in acc)
+    assert len([r for r in rows if r["quantity"] == "loss"]) == 6
+    page = open(paths["html"], encoding="utf-8").read()
+    assert page.count('class="plotly-graph-div"') == 4 and "plotly.js" in page[:20000].lower()

@@ -3,8 +3,10 @@ schedule with the current step, what-if-beta after the run, the results table; s
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import gradio as gr
 
@@ -12,7 +14,7 @@ from core.config import RunConfig
 from core.explore import average_shares, beta_schedule
 from core.methods import METHODS
 
-from .. import figures, render, text
+from .. import export, figures, render, text
 from ..context import USER_ERRORS, AppContext, user_error
 from ..records import RunRecord
 from ..runner import stream_run
@@ -100,6 +102,11 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
                 run_picker = gr.Dropdown([], label="Reopen a saved run", elem_id="train-run-picker",
                                          allow_custom_value=True)  # ids are checked by the run index
                 open_btn = gr.Button("Open", size="sm")
+            with gr.Accordion("Export the shown run", open=False):
+                export_btn = gr.Button("Export: run folder (zip), metrics (CSV), figures (HTML)", size="sm",
+                                       elem_id="train-export")
+                export_files = gr.File(label="Files", file_count="multiple", interactive=False,
+                                       elem_id="train-export-files")
         with gr.Column(scale=3):
             status = gr.Markdown(render.status_markdown(None), elem_id="train-status")
             progress = gr.HTML(render.progress_html(None), elem_id="train-progress")
@@ -178,6 +185,22 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
             raise user_error(e) from None
         return (*render_run(rec), run_id, gr.skip(), gr.update(choices=ctx.run_choices(request, runs), value=run_id))
 
+    def export_run(run_id, runs, request: gr.Request):
+        """The shown run as a zip of its folder, its metrics as CSV and its figures as one interactive HTML page."""
+        if not run_id:
+            raise gr.Error("Export: start a run or open a saved one first (Saved runs → Open).")
+        try:
+            rec = ctx.record(run_id, request, runs)
+            run_dir = ctx.runs.path(run_id, ctx.own_runs(request, runs))
+        except USER_ERRORS as e:
+            raise user_error(e) from None
+        out = Path(tempfile.mkdtemp(prefix="clipood-export-"))
+        figs = {"Accuracy": figures.accuracy_curves(rec), "Loss": figures.loss_curve(rec),
+                "Beta schedule": beta_figure(rec), "What-if": figures.whatif(rec)}
+        return [str(export.run_zip(run_dir, out / f"{run_id}.zip")),
+                str(export.metrics_csv(rec, out / f"{run_id}-metrics.csv")),
+                str(export.figures_html(figs, out / f"{run_id}-figures.html", f"CLIPood Studio · run {run_id}"))]
+
     def model_changed(model_, dataset_, setting_):
         hp = ctx.hparams_for(model_, dataset_, setting_)
         values = (hp["lr"], hp["lam"], min(hp["steps"], caps.max_steps), hp["beta"])
@@ -196,6 +219,7 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
     stop.click(stop_run, None, [status], api_name="stop", queue=False,
                cancels=[view.start_event, view.resume_event]
                ).then(show_run, [current_run, browser_runs], outputs, api_visibility="private")
+    export_btn.click(export_run, [current_run, browser_runs], [export_files], api_name="export_run")
     open_btn.click(show_run, [run_picker, browser_runs], outputs, api_name="open_run")
     run_picker.input(show_run, [run_picker, browser_runs], outputs, api_visibility="private")
     model.input(model_changed, [model, data.dataset, data.setting], [lr, lam, steps, beta], api_visibility="private")
