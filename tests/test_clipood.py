@@ -215,3 +215,26 @@ def test_averaged_copies_are_frozen_fp32():
     for avg in (BetaMovingAverage(m, 3, 0.5), ExponentialMovingAverage(m, 0.9)):
         assert not any(p.requires_grad for p in avg.module.parameters())
         assert avg.module is not m and not avg.module.training
+
+
+def test_bma_restart_runs_the_schedule_again_from_the_current_average():
+    """``restart`` (a benchmark that runs past T steps) makes the current average the new t = 0: the next T updates
+    equal a fresh BMA whose zero-shot end is that average, and the (T+1)-th is refused again."""
+    torch.manual_seed(2)
+    m = torch.nn.Linear(4, 3)
+    bma = BetaMovingAverage(m, 3, 0.5)
+    for _ in range(3):
+        with torch.no_grad():
+            m.weight.add_(0.5)
+        bma.update(m)
+    bma.restart()
+    w = beta_weights(3, 0.5)
+    assert bma.t == 0 and bma.weight_sum == pytest.approx(float(w[0]))
+    fresh = BetaMovingAverage(bma.module, 3, 0.5)
+    for _ in range(3):
+        with torch.no_grad():
+            m.weight.add_(-0.25)
+        assert bma.update(m) == pytest.approx(fresh.update(m))
+    assert torch.allclose(bma.module.weight, fresh.module.weight, atol=1e-6)
+    with pytest.raises(RuntimeError):
+        bma.update(m)

@@ -163,3 +163,14 @@ def test_trainer_reads_the_loss_every_step_on_cpu_else_every_tenth_and_the_last(
     model, _, _, t = _toy(8)
     trainer = _trainer(model, t.to(device))
     assert trainer.reads_loss(step) is reads
+
+
+def test_trainer_step_leaves_the_loss_unread_off_the_cadence_and_names_a_bad_loss(monkeypatch):
+    """Off the read-back cadence (CUDA: not every step) a step returns no loss and runs no finite check; the
+    NonFiniteLoss message says the value and the 1-based step."""
+    model, x, y, t = _toy(9)
+    trainer = _trainer(model, t)
+    monkeypatch.setattr(Trainer, "reads_loss", lambda self, step: step % 2 == 0)
+    assert trainer.step(0, x, y).loss is not None
+    assert trainer.step(1, x * float("nan"), y).loss is None  # not read back: not checked on this step
+    assert str(NonFiniteLoss(float("nan"), 7)) == "loss became nan at step 7"
