@@ -3,8 +3,8 @@
 import re
 
 TITLE = "CLIPood Studio"
-SUBTITLE = ("Fine-tune CLIP and watch what happens out of distribution: plain fine-tuning erodes it, "
-            "CLIPood (margin metric softmax + Beta moving average) keeps it.")
+SUBTITLE = ("Fine-tune CLIP and watch what happens out of distribution: what plain fine-tuning gains and loses on "
+            "styles and classes it never saw, and what CLIPood (margin metric softmax + Beta moving average) changes.")
 
 DATA_INTRO = (
     "Pick what the model is fine-tuned on (**sources**) and what it is tested on but never sees (**targets**). "
@@ -14,7 +14,7 @@ COLOUR_BIAS_HELP = (
     "probability (otherwise any colour; the two shapes of a misnamed pair share one colour). Fine-tuning can then "
     "learn colour instead of shape, which fails on the "
     "targets (sketch, painting, pixel art, infrared) where the colour is random or invisible. "
-    "0 = no shortcut, 0.9 = strong (the default, where erosion is clearly visible).")
+    "0 = no shortcut, 0.9 = strong (the default).")
 SHOTS_HELP = "Training images per (class, source domain)."
 EVAL_PER_HELP = "Evaluation images per (class, domain) in the fixed evaluation grid."
 SETTING_HELP = {
@@ -118,8 +118,8 @@ benchmark, three seeds) says, for the current defaults, which method wins in eac
 *Compare* tab lets you check it on your own runs. WiSE-FT, one straight line between the two ends, is always shown
 beside CLIPood: it is a strong baseline. What the world does **not** model: any pre-training data beyond these shapes
 and captions, more than one shortcut, more than one kind of transferable gap.
-The *Embeddings* tab shows the same story geometrically: under fine-tuning, images cluster by colour and
-drift away from their class texts on the targets.
+The *Embeddings* tab maps a run's image features with the class texts: compare a fine-tuned run's map with
+zero-shot's on the target styles.
 
 *Sources: thuml/CLIPood (official code: MMS as `f − λ t_y`, BMA with a Beta pdf at bin midpoints); this project's
 `core/clipood.py` implements exactly these formulas.*
@@ -163,3 +163,27 @@ def studio_words(e) -> str:
     for pattern, repl in _REWORD[4:]:
         parts = [p if p.startswith("`") and not p.startswith("`--") else pattern.sub(repl, p) for p in parts]
     return "".join(parts)
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1f} %"
+
+
+def measured_story() -> str:
+    """What happens on the embedded default, read from the committed story benchmark (core.story), never typed in:
+    empty when its JSON is missing."""
+    from core.story import committed_means
+
+    m = committed_means()
+    if not m or not {"domain_shift", "open_class"} <= set(m):
+        return ""
+    ds, oc = m["domain_shift"], m["open_class"]
+    losses = [k.split("/", 1)[1] for k in ds["zeroshot"] if k.startswith("ood/")
+              and ds["finetune"][k] < ds["zeroshot"][k]]
+    where = (f"fine-tuning loses to zero-shot on {', '.join(losses)}" if losses
+             else "fine-tuning gains on every unseen style")
+    return (f"Measured on the embedded default (`python -m core bench story`, mean over seeds): on the unseen styles "
+            f"zero-shot {_pct(ds['zeroshot']['ood'])}, fine-tune {_pct(ds['finetune']['ood'])}, CLIPood "
+            f"{_pct(ds['clipood']['ood'])}, WiSE-FT {_pct(ds['wiseft']['ood'])}; {where}. On classes fine-tuning "
+            f"never saw (open class, new): zero-shot {_pct(oc['zeroshot']['new'])}, fine-tune "
+            f"{_pct(oc['finetune']['new'])}, CLIPood {_pct(oc['clipood']['new'])}.")

@@ -92,7 +92,7 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
                    delete_cache=upload_lifetime(ctx.caps.upload_ttl_s)) as demo:
         current_run = gr.State(None)
         browser_runs = gr.BrowserState([], storage_key="clipood-studio-runs", secret=ctx.browser_secret)
-        gr.Markdown(f"# {text.TITLE}\n{text.SUBTITLE}")
+        gr.Markdown(f"# {text.TITLE}\n{text.SUBTITLE}\n\n<small>{text.measured_story()}</small>")
         with gr.Tabs(elem_id="tabs"):
             with gr.Tab("Data", id="data", elem_id="tab-data"):
                 data_view = data.build(ctx)

@@ -63,6 +63,20 @@ def zeroshot_domains(model: str = "toy-clip") -> dict[str, float]:
     return zeroshot_table(load_clip(model).model, torch.device("cpu"), per=30)
 
 
+COMMITTED = Path(__file__).resolve().parent.parent / "bench" / "results" / "story.json"
+
+
+def committed_means(path: Path = COMMITTED) -> dict[str, dict[str, dict[str, float]]] | None:
+    """Setting -> method -> metric -> mean over seeds of the committed story benchmark (None without its JSON):
+    what every sentence the Studio says about what happens on the embedded default is read from."""
+    try:
+        res = json.loads(Path(path).read_text())["results"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return {setting: {row: {m: statistics.mean(r[row][m] for r in runs) for m in runs[0][row]} for row in ROWS}
+            for setting, runs in res.items() if runs}
+
+
 def _seedwise(res: dict, setting: str, a: str, b: str, metric: str) -> list[float]:
     """Per seed: row a's metric minus row b's."""
     return [r[a][metric] - r[b][metric] for r in res.get(setting, [])]

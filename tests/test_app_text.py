@@ -50,3 +50,39 @@ def test_studio_words_keeps_the_cause_and_names_the_fix():
     assert "folder:" in said and "./data/VLCS" in said
     assert text.studio_words(ConfigError("batch_size", "must be >= 1")) == "Batch size: must be >= 1"
     assert text.studio_words(ValueError("line one\nline two")) == "line one"
+
+
+def test_what_the_studio_says_happens_is_read_from_the_committed_story(tmp_path, monkeypatch):
+    """Issue 15, claims that match the numbers: the header and Learn sentence carry the committed story benchmark's
+    means (derived here from the JSON), and say where fine-tuning loses to zero-shot only where it does."""
+    import json
+    import statistics
+
+    from core import story
+
+    res = json.loads(story.COMMITTED.read_text())["results"]
+
+    def mean(setting, row, metric):
+        return statistics.mean(r[row][metric] for r in res[setting])
+
+    said = text.measured_story()
+    for row, name in (("zeroshot", "zero-shot"), ("finetune", "fine-tune"), ("clipood", "CLIPood"),
+                      ("wiseft", "WiSE-FT")):
+        assert f"{name} {mean('domain_shift', row, 'ood'):.1f} %" in said
+    assert f"CLIPood {mean('open_class', 'clipood', 'new'):.1f} %" in said
+    ds = res["domain_shift"]
+    for t in [k.split("/", 1)[1] for k in ds[0]["zeroshot"] if k.startswith("ood/")]:
+        loses = mean("domain_shift", "finetune", f"ood/{t}") < mean("domain_shift", "zeroshot", f"ood/{t}")
+        assert (t in said.split("loses to zero-shot on", 1)[-1].split(".")[0]) is loses, t
+    # the sentence follows the JSON: a table where fine-tuning wins everywhere says so
+    fake = json.loads(story.COMMITTED.read_text())
+    for r in fake["results"]["domain_shift"]:
+        for k in r["finetune"]:
+            r["finetune"][k] = 99.0
+    (tmp_path / "story.json").write_text(json.dumps(fake))
+    monkeypatch.setattr(story, "COMMITTED", tmp_path / "story.json")
+    monkeypatch.setattr(story.committed_means, "__defaults__", (tmp_path / "story.json",))
+    assert "fine-tuning gains on every unseen style" in text.measured_story()
+    monkeypatch.setattr(story.committed_means, "__defaults__", (tmp_path / "missing.json",))
+    assert text.measured_story() == ""
+    assert "erodes it" not in text.SUBTITLE and "keeps it" not in text.SUBTITLE

@@ -10,4 +10,6 @@ LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": 
 
 
 def build() -> None:
-    gr.Markdown(text.LEARN, latex_delimiters=LATEX, elem_id="learn-text")
+    measured = text.measured_story()
+    gr.Markdown(text.LEARN + (f"\n\n### Measured\n{measured}" if measured else ""), latex_delimiters=LATEX,
+                elem_id="learn-text")
