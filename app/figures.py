@@ -443,3 +443,26 @@ def probabilities(probs: dict[str, np.ndarray], class_names: list[str], top: int
     fig.update_xaxes(title_text="probability (%)", range=[0, 100])
     height = max(300, 60 + 28 * len(order) * max(1, len(probs)) // 2)
     return _layout(fig, "Class probabilities", revision, height=height)
+
+
+# ------------------------------------------------------------------------------------------------------ teaching
+
+
+def teaching_bars(changes: dict[str, dict[str, float]], revision: str = "teaching") -> go.Figure:
+    """The teaching comparison's answer: each method's change against zero-shot per split (points), one bar
+    group per split, zero drawn as the zero-shot line."""
+    if not changes:
+        return empty_figure("Run the teaching comparison to see each method's change against zero-shot.",
+                            "Change against zero-shot", revision)
+    splits = list(dict.fromkeys(s for per in changes.values() for s in per))
+    fig = go.Figure()
+    for i, (method, per) in enumerate(changes.items()):
+        ys = [per.get(s) for s in splits]
+        fig.add_trace(go.Bar(x=[split_label(s) for s in splits], y=ys, name=method,
+                             marker_color=QUALITATIVE[i % len(QUALITATIVE)],
+                             text=[f"{y:+.1f}" if y is not None else "" for y in ys], textposition="outside",
+                             hovertemplate=f"{method}<br>%{{x}}: %{{y:+.1f}} points<extra></extra>"))
+    fig.add_hline(y=0, line=dict(color=MODEL_COLOURS["zeroshot"], dash="dash"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title_text="change against zero-shot (points)")
+    return _layout(fig, "Change against zero-shot per split (same seed, same data)", revision, height=380)

@@ -47,9 +47,10 @@ EMB_INTRO = (
     "misclassified images. Click a point to see the image and its prediction.")
 
 COMPARE_INTRO = (
-    "Overlay saved runs, or run the classic teaching pair on the embedded default: plain fine-tuning vs CLIPood, "
-    "same seed and data. Each curve is the method's output weights (last weights for fine-tuning, the Beta "
-    "average for CLIPood).")
+    "Overlay saved runs, or run the teaching comparison on the embedded default: plain fine-tuning (which also "
+    "yields WiSE-FT, the halfway point between its two ends) and CLIPood, same seed and data. Each curve is the "
+    "method's output weights (last weights for fine-tuning, the Beta average for CLIPood); when both runs are done, "
+    "the bars show each method's change against zero-shot per split.")
 
 PLAYGROUND_INTRO = (
     "Classify any image among any class names you type, with the zero-shot CLIP and with the output weights of saved "

@@ -301,3 +301,29 @@ def test_a_studio_run_on_the_embedded_world_draws_every_point_on_every_image(tmp
                            method="clipood", steps=4, batch_size=8, lr=1e-4, lam=0.3, beta=0.5, seed=0, whatif=False,
                            opts=opts)
     assert sub_cfg.eval_subsample < cfg.eval_subsample  # other data: core's fixed subsample
+
+
+def test_teaching_comparison_bars_are_each_methods_change_against_zero_shot(tmp_path, tiny_cfg):
+    """Issue 15, the three-way teaching run: fine-tune (tracking WiSE-FT) and CLIPood; each bar is a method's output
+    minus zero-shot per main split, read from the runs' own summaries."""
+    from app import figures
+    from app.records import RunRecord, teaching_changes
+    from core.engine import train
+
+    recs = {}
+    for method in ("finetune", "clipood"):
+        events = [e.to_dict() for e in train(tiny_cfg(method=method, track=["bma", "wiseft"]), tmp_path / method)]
+        recs[method] = RunRecord.from_events(events)
+    ft, co = recs["finetune"].summary, recs["clipood"].summary
+    changes = teaching_changes(recs)
+    assert list(changes) == ["fine-tune", "WiSE-FT", "CLIPood"]
+    for split in ("id", "ood"):
+        assert changes["fine-tune"][split] == pytest.approx(ft["final"][split] - ft["zeroshot"][split], abs=0.01)
+        assert changes["WiSE-FT"][split] == pytest.approx(ft["tracked"]["wiseft"][split] - ft["zeroshot"][split],
+                                                          abs=0.01)
+        assert changes["CLIPood"][split] == pytest.approx(co["result"][split] - co["zeroshot"][split], abs=0.01)
+    fig = figures.teaching_bars(changes)
+    assert [t.name for t in fig.data] == list(changes) and all(t.type == "bar" for t in fig.data)
+    assert list(fig.data[2].y) == [changes["CLIPood"][s] for s in ("id", "ood")]
+    recs["clipood"].finish["status"] = "failed"  # an unfinished run gives no bar, never a made-up one
+    assert list(teaching_changes(recs)) == ["fine-tune", "WiSE-FT"]

@@ -1,5 +1,6 @@
-"""Compare view: saved runs overlaid (curves + results table), and one click for the classic teaching pair:
-``finetune`` vs ``clipood`` on the embedded default with the same seed, streamed side by side."""
+"""Compare view: saved runs overlaid (curves + results table), and one click for the teaching comparison:
+``finetune`` (which also tracks WiSE-FT) and ``clipood`` on the embedded default with the same seed, streamed side by
+side, then a bar chart of each method's change against zero-shot per split."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from core.config import resolve
 
 from .. import figures, render, text
 from ..context import USER_ERRORS, AppContext, user_error
-from ..records import RunRecord, run_labels
+from ..records import RunRecord, run_labels, teaching_changes
 from ..runner import stream_run
 from .train import MAX_BROWSER_RUNS, TrainView
 
@@ -30,8 +31,8 @@ def build(ctx: AppContext, train: TrainView, browser_runs: gr.BrowserState):
         all_splits = gr.Checkbox(value=False, label="per-target splits too", scale=1)
         refresh_btn = gr.Button("Refresh list", scale=1, size="sm")
     with gr.Row():
-        pair_btn = gr.Button("Run the teaching pair: fine-tune vs CLIPood (same seed)", variant="primary",
-                             elem_id="compare-pair")
+        pair_btn = gr.Button("Run the teaching comparison: fine-tune, CLIPood and WiSE-FT (same seed)",
+                             variant="primary", elem_id="compare-pair")
         pair_stop = gr.Button("Stop", variant="stop", elem_id="compare-stop")
     with gr.Row():
         label_run = gr.Dropdown([], label="Run to name", scale=3, allow_custom_value=True, elem_id="compare-label-run")
@@ -41,6 +42,7 @@ def build(ctx: AppContext, train: TrainView, browser_runs: gr.BrowserState):
     status = gr.Markdown(elem_id="compare-status")
     plot = gr.Plot(figures.compare_curves([]), label="Runs overlaid", elem_id="compare-plot")
     table = gr.Dataframe(label="Saved runs", interactive=False, wrap=True, elem_id="compare-table")
+    bars = gr.Plot(figures.teaching_bars({}), label="Teaching comparison", elem_id="compare-bars")
 
     def compare(run_ids, per_target, browser_runs_, request: gr.Request):
         """Overlay the chosen saved runs (their result weights per split) and tabulate them."""
@@ -74,7 +76,7 @@ def build(ctx: AppContext, train: TrainView, browser_runs: gr.BrowserState):
             raise gr.Error("A run of this tab is still going: stop it first.")
         try:
             base = ctx.default_config()
-            base = dataclasses.replace(base, seed=int(seed or 0), track=["bma"])
+            base = dataclasses.replace(base, seed=int(seed or 0), track=["bma", "wiseft"])
         except USER_ERRORS as e:
             raise user_error(e) from None
         done: list[RunRecord] = []
@@ -90,10 +92,12 @@ def build(ctx: AppContext, train: TrainView, browser_runs: gr.BrowserState):
             for rec, changed in stream_run(cfg, run_dir, sess.stop, min_interval=1.0, on_done=sess.end):
                 shown = done + [rec]
                 msg = (f"Run {len(done) + 1}/2: **{method}** · step {rec.step}/{rec.total_steps} · {rec.status}")
+                last = method == "clipood" and "finish" in changed
                 yield (figures.compare_curves(labelled(shown)),
                        render.runs_table(shown) if changed & {"init", "finish"} else gr.skip(), msg,
                        gr.update(choices=ctx.run_choices(request, runs_), value=[r.run_id for r in shown])
-                       if changed & {"start", "finish"} else gr.skip(), runs_)
+                       if changed & {"start", "finish"} else gr.skip(), runs_,
+                       figures.teaching_bars(teaching_changes({r.method: r for r in shown})) if last else gr.skip())
             done.append(rec)
             if rec.status != "done":
                 break
@@ -105,7 +109,7 @@ def build(ctx: AppContext, train: TrainView, browser_runs: gr.BrowserState):
             return "Stopping after the current step…"
         return "Nothing to stop."
 
-    outs = [plot, table, status, runs, browser_runs]
+    outs = [plot, table, status, runs, browser_runs, bars]
     runs.change(compare, [runs, all_splits, browser_runs], [plot, table], api_name="compare")
     all_splits.change(compare, [runs, all_splits, browser_runs], [plot, table], api_visibility="private")
     refresh_btn.click(refresh, [browser_runs], [runs, label_run], api_visibility="private")
