@@ -317,9 +317,11 @@ def margins(similarity: np.ndarray, classes: list[str], lam: float, revision: st
                              hovertemplate="%{y} · %{x}<br>cos %{z:.3f}<extra></extra>"), 1, 2)
     fig.update_yaxes(autorange="reversed")
     fig.update_xaxes(tickangle=-45)
-    title = "Class-adaptive margins come from how far apart the class names are" + (f" ({note})" if note else "")
+    title = "Class-adaptive margins come from how far apart the class names are"
+    lines = [x for x in note.split("; ") if x] if note else []  # each note on its own line under the title
+    title += "".join(f"<br><sup>{x}</sup>" for x in lines)
     return _layout(fig, title, revision,
-                   height=520, margin=dict(l=100, r=20, t=60, b=100))
+                   height=520 + 18 * len(lines), margin=dict(l=100, r=20, t=60 + 18 * len(lines), b=100))
 
 
 # ---------------------------------------------------------------------------------------------------- embeddings

@@ -188,3 +188,12 @@ def measured_story() -> str:
             f"{_pct(ds['clipood']['ood'])}, WiSE-FT {_pct(ds['wiseft']['ood'])}; {where}. On classes fine-tuning "
             f"never saw (open class, new): zero-shot {_pct(oc['zeroshot']['new'])}, fine-tune "
             f"{_pct(oc['finetune']['new'])}, CLIPood {_pct(oc['clipood']['new'])}.")
+
+
+def unseen_warning(model: str, words: list[str]) -> str:
+    """One line when class names use words the model never read in pre-training (empty when there are none)."""
+    if not words:
+        return ""
+    shown = ", ".join(f"“{w}”" for w in words[:8]) + (f" and {len(words) - 8} more" if len(words) > 8 else "")
+    return (f"⚠️ {model} never read {shown} in pre-training (it learned only the toy world's shape, colour and "
+            "style words): its text features for these names are noise, so their results mean nothing.")

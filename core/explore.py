@@ -192,6 +192,15 @@ BUNDLE_CACHE_SIZE = 2  # pre-trained CLIPs kept loaded for the Studio's views
 _BUNDLES = LRU(BUNDLE_CACHE_SIZE)
 
 
+def unseen_class_words(model: str, class_names: list[str]) -> list[str]:
+    """Words of ``class_names`` a model pre-trained on the toy world never read (empty for any other model, whose
+    pre-training we do not know word by word)."""
+    from .models import pretrained_on_toy_world
+    from .world.captions import unseen_words
+
+    return unseen_words(class_names) if pretrained_on_toy_world(model) else []
+
+
 def base_model(model: str, pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBundle:
     """A loaded pre-trained CLIP shared read-only between callers (an LRU of ``BUNDLE_CACHE_SIZE``): never train
     or modify it."""

@@ -157,6 +157,14 @@ def _offline_hint(name: str, pretrained: str | None, err: Exception) -> str:
             "open_clip_model.safetensors and pass --model local-dir:PATH")
 
 
+def pretrained_on_toy_world(model: str) -> bool:
+    """Whether a model learned its words only from the toy world's captions: ``toy-clip``, or a ``local-dir:``
+    folder written by ``core.world.pretrain`` (it holds that script's ``pretrain_log.json``)."""
+    if model == "toy-clip":
+        return True
+    return model.startswith("local-dir:") and (Path(model[len("local-dir:"):]) / "pretrain_log.json").is_file()
+
+
 def load_clip(model: str = "toy-clip", pretrained: str | None = None, device: str | torch.device = "cpu") -> ClipBundle:
     import open_clip
 

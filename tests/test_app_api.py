@@ -155,11 +155,17 @@ def test_inspection_endpoints(studio):
     assert "predicted" in info and img
     m = plot(c.predict("tiny-random", "cat, dog, car", 0.3, *data, api_name="/margins"))
     assert len(m["data"]) == 2 and m["data"][0]["x"] == ["cat", "dog", "car"]
+    assert "never read" not in m["layout"]["title"]["text"]  # a random model: no claim about its pre-training
+    toy = plot(c.predict("toy-clip", "cat, dog, square", 0.3, *data, api_name="/margins"))
+    assert "toy-clip never read “cat”, “dog” in pre-training" in toy["layout"]["title"]["text"]
     pick = c.predict("sketch", *data, api_name="/playground_pick")
     assert "from **sketch**" in pick[1]
     probs, msg = c.predict(handle_file(pick[0]), "circle, square, star", [rid], [rid], "tiny-random", *data,
                            api_name="/playground")
     assert {"zero-shot", f"clipood · {rid[-6:]}"} <= names(plot(probs)) and "zero-shot:" in msg
+    assert "never read" not in msg
+    _, msg = c.predict(handle_file(pick[0]), "cat, circle", [], [], "toy-clip", *data, api_name="/playground")
+    assert "toy-clip never read “cat” in pre-training" in msg
     grid, counts, shortcut, message = c.predict(*data, api_name="/preview_data")
     assert "16 classes" in message and names(plot(counts)) >= {"photo (source)", "sketch (target)"}
 

@@ -159,3 +159,17 @@ def test_card_lists_every_stage_of_a_continued_pretraining_in_order():
     assert "with misnomers" not in card  # the last stage ran at rate 0
     assert "then stage 2 with `--init STAGE1 --out STAGE2`, then stage 3 with `--init STAGE2" in _reproduce(s3)
     assert _stages(s1).startswith("- **Command**") and _reproduce(s1) == ""
+
+
+def test_vocabulary_is_every_caption_and_prompt_word_and_names_outside_it_are_unseen():
+    """What a toy CLIP read in pre-training: every word of a large sample of real captions (misnomers included) and
+    of the prompt templates is in the vocabulary; cat and dog are not."""
+    from core.world.captions import _WORD, TOY_TEMPLATES, unseen_words, vocabulary
+
+    rng, g, n = np.random.default_rng(0), torch.Generator().manual_seed(0), 4000
+    shape, style = torch.randint(0, len(SHAPES), (n,), generator=g), torch.randint(0, len(STYLES), (n,), generator=g)
+    caps = captions_for(sample_scenes(shape, style, torch.randint(0, 10, (n,), generator=g), g), rng)
+    words = {w for c in caps for w in _WORD.findall(c.lower())}
+    words |= {w for t in TOY_TEMPLATES for w in _WORD.findall(t.format("").lower())}
+    assert words <= vocabulary() and len(words) >= 0.9 * len(vocabulary())
+    assert unseen_words(["cat", "dog", "big_square", "Lightning Bolt", "cat"]) == ["cat", "dog"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from core.explore import base_model, text_similarity, view_classes
+from core.explore import base_model, text_similarity, unseen_class_words, view_classes
 from core.playground import parse_class_names
 
 from .. import figures, text
@@ -37,6 +37,8 @@ def build(ctx: AppContext, data: DataView, train: TrainView) -> None:
                 keep, note = view_classes(table.classes)
                 names = [table.classes[i] for i in keep]
             sim = text_similarity(base_model(model), names, table.templates)
+            warn = text.unseen_warning(model, unseen_class_words(model, names))
+            note = "; ".join(x for x in (note, warn) if x)
         except USER_ERRORS as e:
             raise user_error(e) from None
         state = {"classes": names, "sim": sim.tolist(), "note": note}

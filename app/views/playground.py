@@ -10,7 +10,7 @@ import numpy as np
 
 from core.data.images import ALLOWED_FORMATS, BadImage, decode_image
 from core.data.pipeline import ImagePipeline
-from core.explore import RESULT, base_model, load_images, text_features, view_classes
+from core.explore import RESULT, base_model, load_images, text_features, unseen_class_words, view_classes
 from core.playground import parse_class_names
 
 from .. import figures, gpu, text
@@ -103,6 +103,9 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
             raise user_error(e) from None
         best = {k: names[int(np.argmax(p))] for k, p in probs.items()}
         msg = " · ".join(f"{k}: **{v}**" for k, v in best.items())
+        base = rms[0].config.model if rms else model
+        warn = text.unseen_warning(base, unseen_class_words(base, names))
+        msg += f"  \n{warn}" if warn else ""
         return figures.probabilities(probs, names), msg + (f"  \n({note}; type class names to choose)" if note else "")
 
     def refresh(request: gr.Request, browser_runs_, *data_values):

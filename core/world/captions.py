@@ -82,3 +82,23 @@ def captions_for(p: SceneParams, rng: np.random.Generator, misnomer_rate: float 
     pos = p.pos.tolist()
     return [caption(int(p.shape[i]), int(p.colour[i]), int(p.size[i]), int(p.style[i]), tuple(pos[i]), rng,
                     misnomer_rate) for i in range(len(p))]
+
+
+_WORD = __import__("re").compile(r"[a-z0-9]+(?:-[a-z0-9]+)?")
+_POSITIONS = ("in the centre", "on the left", "on the right", "at the top", "at the bottom")
+
+
+def vocabulary() -> frozenset[str]:
+    """Every word the toy world's captions and prompt templates can use: all a tiny CLIP pre-trained on this stream
+    ever read (shape, colour, size and style words, the phrasings, positions, articles)."""
+    texts = [*SHAPES, *COLOUR_NAMES, *SIZES, *_POSITIONS, *PLAIN_PHRASES, *TOY_TEMPLATES, "a", "an",
+             *(p for phrases in STYLE_PHRASES.values() for p in phrases)]
+    return frozenset(w for t in texts for w in _WORD.findall(t.lower().replace("{x}", " ").replace("{}", " ")))
+
+
+def unseen_words(class_names: list[str]) -> list[str]:
+    """The words of ``class_names`` that the toy world's pre-training never used, in order, once each: a toy CLIP
+    has no meaning for them (its text features there are noise)."""
+    known = vocabulary()
+    words = (w for name in class_names for w in _WORD.findall(name.lower().replace("_", " ")))
+    return list(dict.fromkeys(w for w in words if w not in known))
