@@ -197,3 +197,37 @@ def unseen_warning(model: str, words: list[str]) -> str:
     shown = ", ".join(f"“{w}”" for w in words[:8]) + (f" and {len(words) - 8} more" if len(words) > 8 else "")
     return (f"⚠️ {model} never read {shown} in pre-training (it learned only the toy world's shape, colour and "
             "style words): its text features for these names are noise, so their results mean nothing.")
+
+LESSON_INTRO = (
+    "A lesson in eight steps, for a class in front of one screen. Each **Go** opens the view and sets the form for "
+    "that step (nothing starts by itself); **Reset** puts every field back to the embedded default. The numbers the "
+    "lesson is about are in the header, measured by the story benchmark.")
+# (title, what to say and do, tab id, presets: form field -> value; "default" = the form's default)
+LESSON_STEPS = (
+    ("The data and its shortcut",
+     "Sources (photo, cartoon) are what fine-tuning sees; targets (sketch, painting, pixel art, infrared) are never "
+     "seen. In the sources each shape mostly has its own colour: the heatmap shows it. Try *Shortcut off* and back.",
+     "data", {"colour_bias": "default"}),
+    ("Zero-shot: what pre-training knows",
+     "Press **Start**: a zero-shot run trains nothing and scores the pre-trained model on every split. Its numbers "
+     "are the dashed reference line of every later run.", "train", {"method": "zeroshot"}),
+    ("Fine-tuning: what it gains and what it loses",
+     "Press **Start** and watch the target curves against the dashed zero-shot line while the source curve climbs: "
+     "labelled data fixes what pre-training got wrong, the colour shortcut pulls the other way.",
+     "train", {"method": "finetune", "whatif": False}),
+    ("CLIPood",
+     "Same data, same seed, with margins from the class texts (λ) and the Beta moving average (β). Press **Start** "
+     "and compare the result row with the fine-tuning run's.", "train", {"method": "clipood", "whatif": False}),
+    ("What BMA and WiSE-FT do",
+     "With *what-if averages* on, one run also keeps Beta averages at other β, an EMA and WiSE-FT: the what-if plot "
+     "shows where each lands. Press **Start**.", "train", {"method": "clipood", "whatif": True}),
+    ("Margins",
+     "Each wrong class gets a margin λ·(1 − cos) from how far apart the class *names* are. Move λ.",
+     "margins", {}),
+    ("Embeddings",
+     "Where the images of each class and style land, with the class texts as stars; pick the zero-shot weights "
+     "and a run's result to compare.", "embeddings", {}),
+    ("All three side by side",
+     "Press **Run the teaching comparison**: fine-tune, CLIPood and WiSE-FT with one seed, then a bar chart of "
+     "each one's change against zero-shot.", "compare", {}),
+)

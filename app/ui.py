@@ -16,7 +16,7 @@ import gradio as gr
 from . import text, uploads
 from .context import AppContext
 from .options import AppOptions
-from .views import compare, data, embeddings, learn, margins, playground, train
+from .views import compare, data, embeddings, learn, lesson, margins, playground, train
 
 log = logging.getLogger("clipood.app")
 
@@ -93,7 +93,9 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
         current_run = gr.State(None)
         browser_runs = gr.BrowserState([], storage_key="clipood-studio-runs", secret=ctx.browser_secret)
         gr.Markdown(f"# {text.TITLE}\n{text.SUBTITLE}\n\n<small>{text.measured_story()}</small>")
-        with gr.Tabs(elem_id="tabs"):
+        with gr.Tabs(elem_id="tabs", selected="data") as tabs:  # (the lesson is the first tab; the page opens on Data)
+            with gr.Tab("Lesson", id="lesson", elem_id="tab-lesson"):
+                lesson_view = lesson.build()
             with gr.Tab("Data", id="data", elem_id="tab-data"):
                 data_view = data.build(ctx)
             with gr.Tab("Train", id="train", elem_id="tab-train"):
@@ -109,6 +111,7 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
             with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
                 learn.build()
 
+        lesson.wire(ctx, lesson_view, tabs, data_view, train_view)
         # (no empty panels: Margins and Embeddings draw with their defaults when first opened)
         margins_tab.select(*margins_arrive, api_visibility="private", concurrency_id="inspect")
         emb_tab.select(emb_refresh, [browser_runs], [emb_run], api_visibility="private"

@@ -277,3 +277,67 @@ def test_margins_and_embeddings_draw_on_arrival(studio, page):
     assert len(shots.wait_plot(page, "emb-plot", 2, 240)) >= 2
     assert "accuracy" in shots.text_of(page, "emb-summary")
     assert not _error_panels(page) and not page.errors
+
+
+def _lesson_go(page, k: int) -> None:
+    shots.open_tab(page, "Lesson")
+    page.locator(f"#lesson-go-{k}").click()
+    page.wait_for_timeout(800)
+
+
+def _method_shown(page) -> str:
+    return page.locator("#train-method input").input_value()
+
+
+def _start_and_finish(page, method: str) -> None:
+    page.locator("#train-start").click()
+    page.wait_for_function("(m) => { const t = document.querySelector('#train-status').innerText;"
+                           " return t.includes('Finished') && t.includes('-' + m + '-'); }", arg=method,
+                           timeout=300 * 1000)
+
+
+def _no_error_anywhere(page) -> None:
+    assert not _error_panels(page), _error_panels(page)
+    assert not any("error" in t.lower() for t in _toasts(page)), _toasts(page)
+    assert not page.errors, page.errors
+
+
+def test_the_guided_lesson_walks_from_a_fresh_page_to_the_end(studio, page):
+    """Issue 15, the guided lesson: from a fresh page, every step opens its view with its presets, the runs of the
+    lesson train to the end, the teaching comparison draws its bars, Reset restores the form; no Error anywhere."""
+    page.goto(studio)
+    shots.wait_plot(page, "data-grid", 2, 120)
+    _lesson_go(page, 1)
+    assert page.locator("#data-shortcut").is_visible()
+    before = page.evaluate("() => JSON.stringify(document.querySelector('#data-shortcut .js-plotly-plot').data[0].z)")
+    shots.open_tab(page, "Lesson")
+    page.locator("#lesson-shortcut-off").click()
+    page.wait_for_function("(b) => JSON.stringify(document.querySelector('#data-shortcut .js-plotly-plot').data[0].z)"
+                           " !== b", arg=before, timeout=60000)
+    assert page.locator("#data-colour-bias input[type=number]").input_value() == "0"
+    shots.open_tab(page, "Lesson")
+    page.locator("#lesson-shortcut-on").click()
+    page.wait_for_timeout(800)
+    for k, method in ((2, "zeroshot"), (3, "finetune"), (4, "clipood")):
+        _lesson_go(page, k)
+        assert page.locator("#train-start").is_visible() and _method_shown(page).startswith(method)
+        _start_and_finish(page, method)
+        _no_error_anywhere(page)
+    _lesson_go(page, 5)
+    assert page.locator("#train-whatif-box input").is_checked()
+    _lesson_go(page, 6)
+    assert len(shots.wait_plot(page, "margins-plot", 2, 120)) == 2
+    _lesson_go(page, 7)
+    assert len(shots.wait_plot(page, "emb-plot", 2, 240)) >= 2
+    _lesson_go(page, 8)
+    page.locator("#compare-pair").click()
+    page.wait_for_function("() => document.querySelector('#compare-bars .js-plotly-plot') &&"
+                           " document.querySelector('#compare-bars .js-plotly-plot').data.length === 3",
+                           timeout=600 * 1000)
+    assert [t["name"] for t in shots.plot_traces(page, "compare-bars")] == ["fine-tune", "WiSE-FT", "CLIPood"]
+    shots.open_tab(page, "Lesson")
+    page.locator("#lesson-reset").click()
+    page.wait_for_timeout(800)
+    shots.open_tab(page, "Train")
+    assert _method_shown(page).startswith("clipood")
+    _no_error_anywhere(page)

@@ -93,7 +93,8 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
                                   label=f"Steps (≤ {caps.max_steps})", elem_id="train-steps")
                 batch = gr.Number(value=d.batch_size, precision=0, label=f"Batch (≤ {caps.max_batch})")
                 seed = gr.Number(value=d.seed, precision=0, label="Seed")
-            whatif = gr.Checkbox(value=d.whatif, label="Track what-if averages (β, α, EMA)", info=text.WHATIF_HELP)
+            whatif = gr.Checkbox(value=d.whatif, label="Track what-if averages (β, α, EMA)", info=text.WHATIF_HELP,
+                                 elem_id="train-whatif-box")
             with gr.Row():
                 start = gr.Button("Start", variant="primary", elem_id="train-start")
                 stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
