@@ -371,6 +371,28 @@ def embedding(coords: np.ndarray, labels: np.ndarray, domains: np.ndarray, class
                    margin=dict(l=10, r=10, t=50, b=10))
 
 
+def embedding_pair(panels: list[dict], class_names: list[str], domain_names: list[str], labels: np.ndarray,
+                   domains: np.ndarray, colour_by: str = "class", title: str = "", revision: str = "emb",
+                   text_names: list[str] | None = None) -> go.Figure:
+    """The same images under two sets of weights (``panels``: dicts with coords, preds, text and title), side by
+    side on one shared projection (fitted on both) and the same axis ranges, so a student sees each point move.
+    One legend: a class toggles in both panels; ``customdata`` is the point's index in either panel."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.03, subplot_titles=[p["title"] for p in panels])
+    every = np.concatenate([np.asarray(p["coords"], dtype=float) for p in panels])
+    pad = 0.05 * (every.max(0) - every.min(0) + 1e-9)
+    lo, hi = every.min(0) - pad, every.max(0) + pad
+    for col, p in enumerate(panels, start=1):
+        one = embedding(p["coords"], labels, domains, class_names, domain_names, colour_by, np.asarray(p["preds"]),
+                        np.asarray(p["text"]), text_names=text_names)
+        for t in one.data:
+            t.legendgroup, t.showlegend = t.name, col == 1
+            fig.add_trace(t, 1, col)
+        fig.update_xaxes(range=[lo[0], hi[0]], showticklabels=False, zeroline=False, row=1, col=col)
+        fig.update_yaxes(range=[lo[1], hi[1]], showticklabels=False, zeroline=False, row=1, col=col)
+    return _layout(fig, title, revision, height=560, legend=dict(orientation="v", x=1.02, y=1),
+                   margin=dict(l=10, r=10, t=70, b=10))
+
+
 # ------------------------------------------------------------------------------------------------------- compare
 
 

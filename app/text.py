@@ -43,8 +43,10 @@ MARGINS_INTRO = (
 
 EMB_INTRO = (
     "A 2-D map (UMAP) of image embeddings of a stratified sample of evaluation images, under the zero-shot weights "
-    "or a run's weights. Stars are the class texts (placed where their nearest images lie). Crosses are "
-    "misclassified images. Click a point to see the image and its prediction.")
+    "or a run's weights; with *beside zero-shot*, the run's map and zero-shot's side by side on one projection "
+    "fitted on both, so each image can be followed from one to the other. Stars are the class texts (placed where "
+    "their nearest images lie). Crosses (a symbol no class uses) are misclassified images. Click a point to see "
+    "the image and its prediction.")
 
 COMPARE_INTRO = (
     "Overlay saved runs, or run the teaching comparison on the embedded default: plain fine-tuning (which also "

@@ -62,7 +62,8 @@ def main(argv=None) -> int:
             emb = {}
             for weights in ("zero-shot", "final", "result"):
                 t0 = time.perf_counter()
-                c.predict(runs[-1], weights, "class", a.points, "UMAP", [], d.model, *data, api_name="/embeddings")
+                c.predict(runs[-1], weights, "class", a.points, "UMAP", False, [], d.model, *data,
+                          api_name="/embeddings")
                 emb[weights] = round(time.perf_counter() - t0, 2)
             res["embeddings_s"] = emb
         finally:

@@ -148,9 +148,16 @@ def test_inspection_endpoints(studio):
     rid = run_id_of(outs.outputs())
     data = ["toy-shapes", "", None, "domain_shift", ["photo", "cartoon"], ["sketch", "painting", "pixel", "infrared"],
             [], 0.9, 4, 3]
-    fig, summary = c.predict(rid, "result", "domain", 200, "PCA", [rid], "tiny-random", *data,
+    fig, summary = c.predict(rid, "result", "domain", 200, "PCA", False, [rid], "tiny-random", *data,
                                      api_name="/embeddings")
     assert {"photo", "sketch", "class text"} <= names(plot(fig)) and "accuracy" in summary
+    pair = plot(c.predict(rid, "result", "class", 200, "PCA", True, [rid], "tiny-random", *data,
+                          api_name="/embeddings")[0])  # beside zero-shot: two panels on one projection
+    titles = [a["text"] for a in pair["layout"]["annotations"]]
+    assert titles == ["zero-shot (pre-trained)", "result (the method's output)"], titles
+    assert pair["layout"]["xaxis"]["range"] == pair["layout"]["xaxis2"]["range"]
+    panel = {ax: sorted(t["name"] for t in pair["data"] if t.get("xaxis", "x") == ax) for ax in ("x", "x2")}
+    assert "class text" in panel["x"] and panel["x"] == panel["x2"]  # the same classes and texts in both panels
     img, info = c.predict("3:123", [rid], "tiny-random", *data, api_name="/embedding_point")
     assert "predicted" in info and img
     m = plot(c.predict("tiny-random", "cat, dog, car", 0.3, *data, api_name="/margins"))

@@ -75,7 +75,7 @@ def test_per_class_views_draw_a_sample_of_2000_classes_and_say_so(space, tmp_pat
     data = data_args("zip:", "", gradio_client.handle_file(str(_classes_zip(tmp_path / "k.zip"))))
     fig = json.loads(c.predict("tiny-random", "", 0.3, *data, api_name="/margins")["plot"])
     assert len(fig["data"][0]["x"]) == 64 and "showing 64 of 2000 classes" in fig["layout"]["title"]["text"]
-    emb, summary = c.predict("__zeroshot__", "zero-shot", "class", 300, "PCA", [], "tiny-random", *data,
+    emb, summary = c.predict("__zeroshot__", "zero-shot", "class", 300, "PCA", False, [], "tiny-random", *data,
                              api_name="/embeddings")
     stars = [t for t in json.loads(emb["plot"])["data"] if t.get("name") == "class text"][0]
     assert len(stars["text"]) == 64 and "showing 64 of 2000 classes" in summary

@@ -27,6 +27,11 @@ def weight_choices(names: list[str]) -> list[tuple[str, str]]:
     return [(WEIGHT_LABELS.get(n, f"average {n}"), n) for n in names]
 
 
+def _probabilities(rm, feats: np.ndarray, text_f: np.ndarray) -> np.ndarray:
+    logits = rm.bundle.logit_scale * torch.as_tensor(feats) @ torch.as_tensor(text_f).t()
+    return logits.softmax(-1).numpy()
+
+
 def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.BrowserState):
     caps = ctx.caps
     gr.Markdown(text.EMB_INTRO)
@@ -41,6 +46,7 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         n_points = gr.Slider(100, caps.max_embed_points, value=min(ctx.defaults.embed_points, caps.max_embed_points),
                              step=100, label="Points", scale=2)
         method = gr.Radio(["UMAP", "PCA"], value="UMAP", label="Projection", scale=1)
+        pair = gr.Checkbox(value=True, label="beside zero-shot (one shared map)", scale=1, elem_id="emb-pair")
         draw_btn = gr.Button("Draw", variant="primary", scale=1, elem_id="emb-draw")
     with gr.Row(equal_height=False):
         plot = gr.Plot(label="Embedding map", elem_id="emb-plot", scale=3)
@@ -66,22 +72,27 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         pick = RESULT if RESULT in names else names[-1]
         return gr.update(choices=weight_choices(names), value=pick)
 
-    def draw(request: gr.Request, run_id, weight, colour, n, proj, browser_runs_, model, *data_values):
-        """Embed a stratified sample under the chosen weights, project it to 2-D, draw it (kept per session)."""
+    def draw(request: gr.Request, run_id, weight, colour, n, proj, paired, browser_runs_, model, *data_values):
+        """Embed a stratified sample under the chosen weights (and, ``paired``, under zero-shot too: one projection
+        fitted on both, drawn side by side), project it to 2-D, draw it (kept per session)."""
         t0 = time.perf_counter()
+        weight = weight or ZEROSHOT
+        paired = bool(paired) and weight != ZEROSHOT
         try:
             rm = models_for(run_id, browser_runs_, request, model, data_values)
             keep, note = view_classes(rm.table.classes)  # many classes: the points of a sample of them
             idx = eval_sample(rm.table, int(min(n, caps.max_embed_points)), seed=0, classes=keep)
-            feats = gpu.embed(rm, weight or ZEROSHOT, idx)
+            feats = gpu.embed(rm, weight, idx)
+            feats0 = gpu.embed(rm, ZEROSHOT, idx) if paired else None
         except USER_ERRORS as e:
             raise user_error(e) from None
         text_f = rm.text.cpu().numpy()
-        logits = rm.bundle.logit_scale * torch.as_tensor(feats) @ torch.as_tensor(text_f).t()
-        probs = logits.softmax(-1).numpy()
+        probs = _probabilities(rm, feats, text_f)
         preds = probs.argmax(1)
-        key = (run_id, getattr(rm, "cache_key", None), weight, tuple(idx[:8]), len(idx))
-        coords = project(feats, "umap" if proj == "UMAP" else "pca", key=key)
+        key = (run_id, getattr(rm, "cache_key", None), weight, paired, tuple(idx[:8]), len(idx))
+        both = np.concatenate([feats0, feats]) if paired else feats
+        coords = project(both, "umap" if proj == "UMAP" else "pca", key=key)
+        coords0, coords = (coords[:len(idx)], coords[len(idx):]) if paired else (None, coords)
         tcoords = place_texts(feats, coords, text_f[keep])
         labels, doms = rm.table.labels[idx], rm.table.domain_ids[idx]
         top = np.argsort(-probs, axis=1)[:, :3]
@@ -91,6 +102,10 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
               "text_names": [rm.table.classes[k] for k in keep],
               "top": [[(rm.table.classes[k], round(float(probs[i, k]) * 100, 1)) for k in row]
                       for i, row in enumerate(top)], "title": f"{WEIGHT_LABELS.get(weight, weight)} · {proj}"}
+        if paired:
+            preds0 = _probabilities(rm, feats0, text_f).argmax(1)
+            st["zeroshot"] = {"coords": coords0.tolist(), "preds": preds0.tolist(), "title": WEIGHT_LABELS[ZEROSHOT],
+                              "text": place_texts(feats0, coords0, text_f[keep]).tolist()}
         acc = 100 * float((preds == labels).mean())
         per_dom = " · ".join(f"{rm.table.domains[d]} {100 * float((preds[doms == d] == labels[doms == d]).mean()):.0f}%"
                              for d in np.unique(doms))
@@ -99,6 +114,13 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         return figure(st, colour), st, summary
 
     def figure(st, colour):
+        if st.get("zeroshot"):
+            mine = {"coords": st["coords"], "preds": st["preds"], "text": st["text"],
+                    "title": WEIGHT_LABELS.get(st["weight"], st["weight"])}
+            return figures.embedding_pair([st["zeroshot"], mine], st["classes"], st["domain_names"],
+                                          np.asarray(st["labels"]), np.asarray(st["domains"]), colour,
+                                          f"{st['title']} beside zero-shot: one shared map",
+                                          text_names=st.get("text_names"))
         return figures.embedding(np.asarray(st["coords"]), np.asarray(st["labels"]), np.asarray(st["domains"]),
                                  st["classes"], st["domain_names"], colour, np.asarray(st["preds"]),
                                  np.asarray(st["text"]), st["title"], text_names=st.get("text_names"))
@@ -130,7 +152,7 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
 
     extra = [browser_runs, train.model, *data.inputs]
     run.change(run_changed, [run, *extra], [weights], api_visibility="private")
-    draw_btn.click(draw, [run, weights, colour_by, n_points, method, *extra], [plot, state, info],
+    draw_btn.click(draw, [run, weights, colour_by, n_points, method, pair, *extra], [plot, state, info],
                    api_name="embeddings", concurrency_id="inspect", concurrency_limit=2)
     colour_by.change(recolour, [state, colour_by], [plot], api_visibility="private")
     point.change(show_point, [point, state, *extra], [point_image, point_info], api_name="embedding_point",
@@ -140,7 +162,7 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         return gr.update(choices=[("zero-shot model of the current Data & Model choice", NO_RUN)]
                          + ctx.run_choices(request, browser_runs_))
 
-    def arrive(request: gr.Request, st, colour, n, proj, browser_runs_, model, *data_values):
+    def arrive(request: gr.Request, st, colour, n, proj, paired, browser_runs_, model, *data_values):
         """On opening the tab with nothing drawn: the latest finished run's result (else the zero-shot model)."""
         if st:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -149,12 +171,12 @@ def build(ctx: AppContext, data: DataView, train: TrainView, browser_runs: gr.Br
         run_id, weight = (latest, RESULT) if latest else (NO_RUN, ZEROSHOT)
         try:
             names = models_for(run_id, browser_runs_, request, model, data_values).available()
-            out = draw(request, run_id, weight if weight in names else names[-1], colour, n, proj, browser_runs_,
-                       model, *data_values)
+            out = draw(request, run_id, weight if weight in names else names[-1], colour, n, proj, paired,
+                       browser_runs_, model, *data_values)
         except (gr.Error, *USER_ERRORS) as e:
             msg = e.message if isinstance(e, gr.Error) else text.studio_words(e)
             return gr.skip(), gr.skip(), figures.empty_figure(f"⚠️ {msg}", "Embeddings"), None, ""
         return (gr.update(value=run_id), gr.update(choices=weight_choices(names), value=weight), *out)
 
-    arrive_io = ([state, colour_by, n_points, method, *extra], [run, weights, plot, state, info])
+    arrive_io = ([state, colour_by, n_points, method, pair, *extra], [run, weights, plot, state, info])
     return run, refresh, (arrive, *arrive_io)
