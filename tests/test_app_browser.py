@@ -341,3 +341,29 @@ def test_the_guided_lesson_walks_from_a_fresh_page_to_the_end(studio, page):
     shots.open_tab(page, "Train")
     assert _method_shown(page).startswith("clipood")
     _no_error_anywhere(page)
+
+
+def test_results_table_shows_its_last_column_and_every_plot_offers_a_png(studio, page):
+    """Issue 15: the results table's last column was clipped; export: any figure downloads as PNG (plotly's own
+    camera button in each plot's toolbar) besides the HTML export of a run."""
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(studio)
+    shots.wait_plot(page, "data-grid", 2, 120)
+    shots.open_tab(page, "Train")
+    page.locator("#train-steps input").fill("6")
+    page.locator("#train-start").click()
+    page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Finished')",
+                           timeout=300 * 1000)
+    page.wait_for_timeout(1500)
+    clipped = page.evaluate("""() => {
+        const table = document.querySelector('#train-results');
+        const box = table.getBoundingClientRect();
+        const heads = Array.from(table.querySelectorAll('th, thead td'));
+        return heads.filter(h => h.offsetParent !== null).map(h => {
+            const r = h.getBoundingClientRect();
+            return {text: h.innerText, right: r.right, visible: box.right}; })
+          .filter(h => h.right > h.visible + 1); }""")
+    assert not clipped, clipped
+    for plot in ("train-acc", "train-loss", "train-whatif"):
+        page.hover(f"#{plot} .js-plotly-plot")
+        assert page.locator(f"#{plot} .modebar-btn[data-title*='png' i]").count() == 1, plot
