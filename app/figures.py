@@ -488,5 +488,8 @@ def teaching_bars(changes: dict[str, dict[str, float]], revision: str = "teachin
                              hovertemplate=f"{method}<br>%{{x}}: %{{y:+.1f}} points<extra></extra>"))
     fig.add_hline(y=0, line=dict(color=MODEL_COLOURS["zeroshot"], dash="dash"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title_text="change against zero-shot (points)")
+    fig.update_traces(cliponaxis=False)  # a bar's label above the plot area stays readable
+    ys = [abs(y) for per in changes.values() for y in per.values()] or [1.0]
+    lo = min([0.0, *(y for per in changes.values() for y in per.values())])
+    fig.update_yaxes(title_text="change against zero-shot (points)", range=[lo * 1.15 - 1, max(ys) * 1.15 + 1])
     return _layout(fig, "Change against zero-shot per split (same seed, same data)", revision, height=380)

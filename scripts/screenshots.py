@@ -94,6 +94,9 @@ def tour(page, url: str, out: Path | None, steps: int | None = None, run_timeout
     seen["data_counts"] = wait_plot(page, "data-counts", 1)
     shot(page, out, "data")
     log("data view ok")
+    open_tab(page, "Lesson")
+    shot(page, out, "lesson")
+    log("lesson view ok")
 
     open_tab(page, "Train")
     if steps is not None:
