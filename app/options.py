@@ -86,4 +86,4 @@ class AppOptions:
     shared_runs: bool = True  # list every saved run (local use); False: only this browser's runs (public Space)
     allow_local_paths: bool = True  # allow folder:PATH datasets typed by the user (never on a public Space)
     warmup: bool = True  # pre-load the default model, data, zero-shot accuracy and UMAP's JIT in the background
-    min_yield_s: float = 1.0  # at most one streamed update per this many seconds (plus one per evaluation)
+    min_yield_s: float = 2.0  # at most one streamed update per this many seconds (plus one per evaluation)

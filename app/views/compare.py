@@ -89,7 +89,8 @@ def build(ctx: AppContext, train: TrainView, browser_runs: gr.BrowserState):
                 raise user_error(e) from None
             runs_ = ctx.remember(runs_, run_id, MAX_BROWSER_RUNS)
             sess.begin(run_id)
-            for rec, changed in stream_run(cfg, run_dir, sess.stop, min_interval=1.0, on_done=sess.end):
+            for rec, changed in stream_run(cfg, run_dir, sess.stop, min_interval=ctx.options.min_yield_s,
+                                           on_done=sess.end):
                 shown = done + [rec]
                 msg = (f"Run {len(done) + 1}/2: **{method}** · step {rec.step}/{rec.total_steps} · {rec.status}")
                 last = method == "clipood" and "finish" in changed
