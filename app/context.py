@@ -9,6 +9,7 @@ import logging
 import secrets
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import gradio as gr
 
@@ -137,6 +138,12 @@ class AppContext:
 
     def record(self, run_id: str, request: gr.Request | None, browser_runs: list | None = None) -> RunRecord:
         return self.runs.record(run_id, self.own_runs(request, browser_runs))
+
+    def record_and_dir(self, run_id: str, request: gr.Request | None,
+                       browser_runs: list | None = None) -> tuple[RunRecord, Path]:
+        """A run's record and its folder (resume and export need both; access checked once)."""
+        own = self.own_runs(request, browser_runs)
+        return self.runs.record(run_id, own), self.runs.path(run_id, own)
 
     def run_models(self, run_id: str, request: gr.Request | None, browser_runs: list | None = None) -> RunModels:
         """A run's models and data (cached per run and checkpoint version; access checked first)."""

@@ -220,21 +220,24 @@ def run_labels(records: list[RunRecord]) -> list[str]:
     return [f"{lbl} · {(r.run_id or '?')[-6:]}" if lbl in twins else lbl for lbl, r in zip(out, records)]
 
 
-# The teaching comparison (Compare view): which run and which of its evaluated models each bar is.
-TEACHING_METHODS = (("fine-tune", "finetune", "current"), ("WiSE-FT", "finetune", "wiseft"),
-                    ("CLIPood", "clipood", "result"))
+# The teaching comparison (Compare view): each bar's run and where its accuracy sits in that run's summary.
+TEACHING_METHODS = (("fine-tune", "finetune", ("final",)), ("WiSE-FT", "finetune", ("tracked", "wiseft")),
+                    ("CLIPood", "clipood", ("result",)))
 
 
 def teaching_changes(runs: dict[str, RunRecord]) -> dict[str, dict[str, float]]:
     """Each teaching method's change against zero-shot per main split, in points, from the finished runs'
     summaries (``runs``: method -> record); a method whose run did not finish is left out."""
     out: dict[str, dict[str, float]] = {}
-    for label, method, model in TEACHING_METHODS:
+    for label, method, path in TEACHING_METHODS:
         rec = runs.get(method)
-        s = (rec.summary or {}) if rec is not None and rec.status == "done" else {}
-        acc = {"result": s.get("result"), "current": s.get("final")}.get(model) or (s.get("tracked") or {}).get(model)
+        if rec is None or rec.status != "done" or not rec.summary:
+            continue
+        acc = rec.summary
+        for key in path:
+            acc = (acc or {}).get(key)
         if not acc:
             continue
-        zs = s.get("zeroshot") or rec.zeroshot
+        zs = rec.summary.get("zeroshot") or rec.zeroshot
         out[label] = {split: round(acc[split] - zs[split], 2) for split in rec.split_names() if split in acc}
     return out

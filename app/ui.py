@@ -92,7 +92,8 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
                    delete_cache=upload_lifetime(ctx.caps.upload_ttl_s)) as demo:
         current_run = gr.State(None)
         browser_runs = gr.BrowserState([], storage_key="clipood-studio-runs", secret=ctx.browser_secret)
-        gr.Markdown(f"# {text.TITLE}\n{text.SUBTITLE}\n\n<small>{text.measured_story()}</small>")
+        measured = text.measured_story()  # (the committed story JSON, read once: the header and Learn say it)
+        gr.Markdown(f"# {text.TITLE}\n{text.SUBTITLE}\n\n<small>{measured}</small>")
         with gr.Tabs(elem_id="tabs", selected="data") as tabs:  # (the lesson is the first tab; the page opens on Data)
             with gr.Tab("Lesson", id="lesson", elem_id="tab-lesson"):
                 lesson_view = lesson.build()
@@ -109,7 +110,7 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as pg_tab:
                 (pg_runs, pg_domain), pg_refresh = playground.build(ctx, data_view, train_view, browser_runs)
             with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
-                learn.build()
+                learn.build(measured)
 
         lesson.wire(ctx, lesson_view, tabs, data_view, train_view)
         # (no empty panels: Margins and Embeddings draw with their defaults when first opened)

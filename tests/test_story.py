@@ -3,13 +3,10 @@ paper's ordering and fails when one number breaks it. The real table comes from 
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
-from core.story import ROWS, ordering_checks, run_setting, winners
-
-ROOT = Path(__file__).resolve().parent.parent
+from core.story import COMMITTED, ROWS, ordering_checks, run_setting, winners
 
 TARGETS = ("sketch", "painting", "pixel", "infrared")
 
@@ -84,7 +81,7 @@ def test_committed_story_numbers_reproduce(tmp_path):
     """The README's story table comes from bench/results/story.json; seed 0 of the domain-shift setting, rerun with
     today's code and defaults, must give the same numbers (a few images of slack for another CPU's kernels). It fails
     when a change moves the story without the benchmark being rerun."""
-    committed = json.loads((ROOT / "bench" / "results" / "story.json").read_text())
+    committed = json.loads(COMMITTED.read_text())
     assert "--model" not in committed["command"] and "--data" not in committed["command"], committed["command"]
     want = committed["results"]["domain_shift"][0]
     got = run_setting("domain_shift", 0, tmp_path, {})

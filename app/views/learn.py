@@ -9,7 +9,7 @@ from .. import text
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 
-def build() -> None:
-    measured = text.measured_story()
+def build(measured: str) -> None:
+    """``measured``: what the story benchmark measured (``text.measured_story``, read once by the app)."""
     gr.Markdown(text.LEARN + (f"\n\n### Measured\n{measured}" if measured else ""), latex_delimiters=LATEX,
                 elem_id="learn-text")

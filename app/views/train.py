@@ -158,8 +158,7 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
         if not run_id:
             raise gr.Error("Open a stopped run first (Saved runs → Open), then Resume.")
         try:
-            rec = ctx.record(run_id, request, runs)
-            run_dir = ctx.runs.path(run_id, ctx.own_runs(request, runs))
+            rec, run_dir = ctx.record_and_dir(run_id, request, runs)
         except USER_ERRORS as e:
             raise user_error(e) from None
         if rec.status not in ("cancelled", "interrupted"):
@@ -191,8 +190,7 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
         if not run_id:
             raise gr.Error("Export: start a run or open a saved one first (Saved runs → Open).")
         try:
-            rec = ctx.record(run_id, request, runs)
-            run_dir = ctx.runs.path(run_id, ctx.own_runs(request, runs))
+            rec, run_dir = ctx.record_and_dir(run_id, request, runs)
         except USER_ERRORS as e:
             raise user_error(e) from None
         out = Path(tempfile.mkdtemp(prefix="clipood-export-"))
