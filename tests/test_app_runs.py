@@ -325,5 +325,16 @@ def test_teaching_comparison_bars_are_each_methods_change_against_zero_shot(tmp_
     fig = figures.teaching_bars(changes)
     assert [t.name for t in fig.data] == list(changes) and all(t.type == "bar" for t in fig.data)
     assert list(fig.data[2].y) == [changes["CLIPood"][s] for s in ("id", "ood")]
+    # each bar reads its own model: moving one model's accuracy moves its bar and no other
+    for path, bar in ((("final",), "fine-tune"), (("tracked", "wiseft"), "WiSE-FT")):
+        acc = recs["finetune"].summary
+        for key in path:
+            acc = acc[key]
+        for split in list(acc):
+            acc[split] += 7.0
+        moved = teaching_changes(recs)
+        assert all(moved[b][s] == pytest.approx(changes[b][s] + 7.0 * (b == bar), abs=0.01)
+                   for b in ("fine-tune", "WiSE-FT") for s in ("id", "ood")), (bar, moved)
+        changes = moved
     recs["clipood"].finish["status"] = "failed"  # an unfinished run gives no bar, never a made-up one
     assert list(teaching_changes(recs)) == ["fine-tune", "WiSE-FT"]
