@@ -220,7 +220,10 @@ def run_labels(records: list[RunRecord]) -> list[str]:
     return [f"{lbl} · {(r.run_id or '?')[-6:]}" if lbl in twins else lbl for lbl, r in zip(out, records)]
 
 
-# The teaching comparison (Compare view): each bar's run and where its accuracy sits in that run's summary.
+# The teaching comparison (Compare view): its two runs and the averages each keeps, only what the bars read (every
+# extra average is one more pass over the evaluation grid at the end; CLIPood's own BMA is its result); then each
+# bar's run and where its accuracy sits in that run's summary.
+TEACHING_TRACKS = {"finetune": ("wiseft",), "clipood": ("bma",)}
 TEACHING_METHODS = (("fine-tune", "finetune", ("final",)), ("WiSE-FT", "finetune", ("tracked", "wiseft")),
                     ("CLIPood", "clipood", ("result",)))
 

@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--sections", type=_csv, default=["studio", "teaching", "cli", "install"],
                    help="subset of studio,teaching,cli,install")
     s.add_argument("--steps", type=int, default=None, help="steps of the runs (default: the Studio's/CLI's default)")
-    s.add_argument("--no-whatif", action="store_true", help="Studio run without the what-if averages")
+    s.add_argument("--whatif", choices=["on", "off"], default=None,
+                   help="the Studio run's what-if averages (default: as the Studio's form starts, off)")
     s.add_argument("--out", default=None, help="JSON file (default bench/results/space.json)")
     s.add_argument("--markdown", default="BENCHMARKS.md",
                    help="file whose space:start/end block gets the rows ('' to leave every file alone)")
@@ -73,6 +74,12 @@ def _run_and_print(run, show, out: Path) -> dict | None:
     print(show(d))
     print(f"\nwrote {out} ({d['wall_s']:.0f} s)")
     return d
+
+
+def _whatif(choice: str | None) -> bool:
+    from app.options import Defaults
+
+    return Defaults().whatif if choice is None else choice == "on"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--sections: unknown {', '.join(unknown)}; choose from {','.join(SECTIONS)}")
         out = Path(a.out) if a.out else DEFAULT_OUT
         md = (Path(a.markdown) if Path(a.markdown).is_absolute() else ROOT / a.markdown) if a.markdown else None
-        d = _run_and_print(lambda: run_space(out, a.sections, a.steps, not a.no_whatif, command, md), print_space, out)
+        whatif = _whatif(a.whatif)
+        d = _run_and_print(lambda: run_space(out, a.sections, a.steps, whatif, command, md), print_space, out)
         if d is None:
             return 124
         return 1 if d["errors"] else 0

@@ -86,7 +86,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="train augmentation RandomResizedCrop(0.7-1)+flip (default: real on, toy off)")
     g.add_argument("--ensemble", default=None, choices=["on", "off"],
                    help="prompt-template ensemble for the text classifier (default: toy on, real off)")
-    g.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default steps/5)")
+    g.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (default steps/4)")
     g.add_argument("--eval-subsample", type=int, default=d.eval_subsample,
                    help="images per split in intermediate evaluations (the final one is full)")
     g.add_argument("--checkpoint-every", type=int, default=None, help="steps between checkpoints (default steps/5)")

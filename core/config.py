@@ -63,7 +63,7 @@ class RunConfig:
     device: str = "auto"
     augment: bool | None = None
     ensemble: bool | None = None  # prompt-template ensemble for the text classifier
-    eval_every: int | None = None  # steps between evaluations (0 = only at the end)
+    eval_every: int | None = None  # steps between evaluations (0 = only at the end; default steps // CURVE_SEGMENTS)
     eval_subsample: int = 240  # max images per split for intermediate evaluations (final is always full)
     checkpoint_every: int | None = None
     data_options: dict = field(default_factory=dict)  # dataset knobs, e.g. colour_bias, shots, eval_per
@@ -176,6 +176,10 @@ def pick_recipe(c: RunConfig) -> tuple[str, Recipe]:
     return "ours", ours(is_toy(c), c.setting)
 
 
+# A run's curves have this many segments by default: zero-shot, three intermediate points and the end. Each point
+# evaluates two models (the current weights and BMA) on every eval image of the embedded world, about 30 training
+# steps' worth of CPU each; five segments (four intermediate points) cost two passes more for little more shape.
+CURVE_SEGMENTS = 4
 EVERY_IMAGE = 2**31 - 1  # an eval_subsample no split reaches: every evaluation uses every image
 
 
@@ -214,7 +218,7 @@ def resolve(c: RunConfig) -> RunConfig:
     if r.ema_decay is None:
         r.ema_decay = ema_decay_for(r.steps)
     if r.eval_every is None:
-        r.eval_every = max(1, r.steps // 5) if r.steps else 0
+        r.eval_every = max(1, r.steps // CURVE_SEGMENTS) if r.steps else 0
     if r.checkpoint_every is None:
         r.checkpoint_every = max(1, r.steps // 5) if r.steps else 0
     r.track = [str(t) for t in r.track]

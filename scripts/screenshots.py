@@ -99,6 +99,9 @@ def tour(page, url: str, out: Path | None, steps: int | None = None, run_timeout
     log("lesson view ok")
 
     open_tab(page, "Train")
+    whatif = page.locator("#train-whatif-box input")  # (off by default; the tour shows the what-if plot too)
+    if not whatif.is_checked():
+        whatif.check()
     if steps is not None:
         box = page.locator("#train-steps input")
         box.fill(str(steps))

@@ -65,3 +65,28 @@ def test_zeroshot_key_names_what_zero_shot_depends_on_and_nothing_else():
     for k, v in (("model", "tiny-random"), ("data_options", {"colour_bias": 0.0}), ("sources", ["sketch"]),
                  ("precision", "bf16"), ("ensemble", False), ("base_classes", ["circle"])):
         assert zeroshot_key({**base, k: v}) != zeroshot_key(base), k
+
+
+def test_zero_shot_features_are_kept_for_the_same_images_and_weights_only():
+    """A second run on the same data and model skips the zero-shot pass; other weights or other images do not."""
+    from core.config import RunConfig, resolve
+    from core.engine import prepare
+
+    cfg = resolve(RunConfig(model="tiny-random", steps=0, method="zeroshot", data_options={"shots": 2, "eval_per": 2}))
+    bundle, table, splits, pipeline, text = prepare(cfg, torch.device("cpu"))
+    ev = evaluator.SplitEvaluator(table, splits, pipeline, text, "cpu", cfg.eval_subsample, cfg.seed, False)
+    passes = []
+    embed = ev.features
+    ev.features = lambda visual, rows, batch=None: passes.append(len(rows)) or embed(visual, rows, batch)
+    visual = bundle.model.visual.float().eval()
+    evaluator._ZEROSHOT_CACHE.clear()
+    first = evaluator.zeroshot_features(ev, visual, table, bundle)
+    again = evaluator.zeroshot_features(ev, visual, table, bundle)
+    assert again is first and passes == [len(ev.images)]
+    with torch.no_grad():
+        next(visual.parameters()).add_(1e-3)  # other weights: computed anew, and they differ
+    moved = evaluator.zeroshot_features(ev, visual, table, bundle)
+    assert len(passes) == 2 and not torch.equal(moved, first)
+    ev.images = ev.images.flip(0)  # other images: computed anew
+    evaluator.zeroshot_features(ev, visual, table, bundle)
+    assert len(passes) == 3

@@ -110,6 +110,22 @@ def test_zeroshot_reference_is_what_the_run_reports(tmp_path):
     assert ref["subsample"] == pytest.approx(sub) and ref["full"] == pytest.approx(full)
 
 
+def test_the_warm_up_reference_leaves_the_runs_zero_shot_features_computed(tmp_path):
+    """Issue 16: the Studio's warm-up (``zeroshot_reference``) embeds the eval images once, and a run of the same
+    config finds those zero-shot features instead of a second pass (one cache entry, not two)."""
+    from core import evaluator
+    from core.config import RunConfig
+    from core.explore import zeroshot_reference
+
+    cfg = RunConfig(model="tiny-random", steps=1, batch_size=4, data_options=dict(TINY), eval_every=1,
+                    eval_subsample=10**9, track=["bma"])
+    evaluator._ZEROSHOT_CACHE.clear()
+    ref = zeroshot_reference(cfg)
+    assert len(evaluator._ZEROSHOT_CACHE) == 1
+    s = run_to_end(cfg, tmp_path / "r", threading.Event())
+    assert len(evaluator._ZEROSHOT_CACHE) == 1 and s["zeroshot"] == pytest.approx(ref["full"])
+
+
 def test_run_models_weight_sets(tiny_run):
     rm = RunModels.open(tiny_run)
     names = rm.available()
