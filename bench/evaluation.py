@@ -43,7 +43,8 @@ def embedded_eval(model_id: str, repeats: int = 5, warmup: int = 1, max_rows: in
     t_full = time_calls(lambda: ev.accuracy(visual, True), calls=1, warmup=0, repeats=max(1, repeats // 2), device=dev)
     t_sub = time_calls(lambda: ev.accuracy(visual, False), calls=1, warmup=0, repeats=repeats, device=dev)
     n_sub = len(np.unique(np.concatenate(list(ev.sub.values()))))
-    return {"model": model_id, "device": str(dev), "images": int(len(rows)), "batch": 256,
+    batch = evaluator.EVAL_BATCH.get(dev.type, evaluator.EVAL_BATCH_ACCELERATOR)  # what ``features`` used
+    return {"model": model_id, "device": str(dev), "images": int(len(rows)), "batch": batch,
             "images_per_s": len(rows) / median(ts), "spread": spread(ts),
             "full_accuracy_pass_s": median(t_full), "full_eval_images": int(len(ev.images)),
             "curve_point_accuracy_s": median(t_sub), "curve_point_images": int(n_sub),

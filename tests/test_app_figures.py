@@ -308,3 +308,15 @@ def test_margin_colours_are_on_a_fixed_scale_so_lambda_changes_the_picture():
     low, high = (figures.margins(sim, ["a", "b", "c"], lam) for lam in (0.5, 1.0))
     assert low.data[0].zmax == high.data[0].zmax == pytest.approx(2.0 * 0.8)
     assert np.asarray(high.data[0].z).max() == pytest.approx(2 * np.asarray(low.data[0].z).max())
+
+
+def test_every_figure_serialises_with_the_white_template(rec):
+    """The look comes from plotly's default template, set once by ``app.figures`` (not copied into every layout):
+    what the browser receives still carries plotly_white."""
+    import json
+
+    import plotly.io as pio
+
+    white = pio.templates["plotly_white"].layout.plot_bgcolor
+    for fig in (figures.accuracy_curves(rec), figures.loss_curve(rec), figures.empty_figure("nothing yet")):
+        assert json.loads(fig.to_json())["layout"]["template"]["layout"]["plot_bgcolor"] == white
