@@ -51,8 +51,9 @@ EMB_INTRO = (
 COMPARE_INTRO = (
     "Overlay saved runs, or run the teaching comparison on the embedded default: plain fine-tuning (which also "
     "yields WiSE-FT, the halfway point between its two ends) and CLIPood, same seed and data. Each curve is the "
-    "method's output weights (last weights for fine-tuning, the Beta average for CLIPood); when both runs are done, "
-    "the bars show each method's change against zero-shot per split.")
+    "method's output weights (last weights for fine-tuning, the Beta average for CLIPood), evaluated at the start "
+    "and end of the comparison's runs; when both are done, the bars show each method's change against zero-shot "
+    "per split.")
 
 PLAYGROUND_INTRO = (
     "Classify any image among any class names you type, with the zero-shot CLIP and with the output weights of saved "

@@ -1,6 +1,6 @@
 """Compare view: saved runs overlaid (curves + results table), and one click for the teaching comparison:
-``finetune`` (which also tracks WiSE-FT) and ``clipood`` on the embedded default with the same seed, streamed side by
-side, then a bar chart of each method's change against zero-shot per split."""
+``finetune`` (which also tracks WiSE-FT) and ``clipood`` on the embedded default with the same seed, one after the
+other and evaluated at their ends only, then a bar chart of each method's change against zero-shot per split."""
 
 from __future__ import annotations
 
