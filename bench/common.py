@@ -135,6 +135,15 @@ def machine() -> dict:
     return m
 
 
+def matmul_gflops(n: int = 512, calls: int = 50, repeats: int = 5) -> float:
+    """This machine's speed right now: fp32 GFLOP/s of an n x n matmul on torch's threads, median of ``repeats``.
+    A shared VM's speed drifts by tens of percent within an hour; a benchmark records this before and after so that
+    its wall times can be compared with another run's."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    ts = time_calls(lambda: a @ b, calls=calls, warmup=3, repeats=repeats)
+    return round(2 * n ** 3 / median(ts) / 1e9, 1)  # (time_calls gives seconds per call)
+
+
 def peak_rss_mb_self() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .common import RESULTS, ROOT, machine, write_json
+from .common import RESULTS, ROOT, machine, matmul_gflops, write_json
 
 TARGETS = {"studio_run_s": 20.0, "first_curve_point_s": 1.0, "teaching_s": 45.0}
 SECTIONS = ("studio", "teaching", "cli", "install")
@@ -185,13 +185,21 @@ def _fmt(x, unit="s") -> str:
     return "–" if x is None else f"{x:.2f} {unit}" if unit == "s" else f"{x:,.0f} {unit}"
 
 
+def _speed(d: dict) -> str:
+    """The machine's measured speed around the runs (a shared VM drifts: compare wall times at like speeds)."""
+    if d.get("gflops_before") is None or d.get("gflops_after") is None:
+        return ""
+    return (f" Machine speed (fp32 512x512 matmul, `bench.common.matmul_gflops`): {d['gflops_before']:.0f} GFLOP/s "
+            f"before, {d['gflops_after']:.0f} after.")
+
+
 def markdown(d: dict) -> str:
     """The BENCHMARKS.md rows of one ``space.json``."""
     m, s = d["machine"], d["sections"]
     lines = [f"Measured by `{d['command']}` on {m['cpu']}, {m['logical_cpus']} logical CPUs, torch threads "
              f"{m['torch_threads']}, load average {d['load_before']:.2f} before and {d['load_after']:.2f} after "
              f"(a busy machine runs slower: compare CPU seconds), {d['date']}; every figure is in "
-             f"`{d['out']}`.",
+             f"`{d['out']}`.{_speed(d)}",
              "", "| what | target | value | met |", "|---|---|---|---|"]
 
     def met(v, goal):
@@ -235,6 +243,7 @@ def run_space(out: Path, sections, steps: int | None, whatif: bool, command: str
     rel = out.resolve().relative_to(ROOT) if out.resolve().is_relative_to(ROOT) else out
     d: dict = {"schema": 1, "suite": "space", "command": command, "out": str(rel), "machine": machine(),
                "targets": TARGETS, "date": time.strftime("%Y-%m-%d"), "load_before": os.getloadavg()[0],
+               "gflops_before": matmul_gflops(),
                "sections": {}, "errors": {}}
     t0 = time.perf_counter()
     for name in sections:
@@ -247,6 +256,8 @@ def run_space(out: Path, sections, steps: int | None, whatif: bool, command: str
         d["load_after"] = os.getloadavg()[0]
         d["wall_s"] = time.perf_counter() - t0
         write_json(out, d)
+    d["gflops_after"] = matmul_gflops()
+    write_json(out, d)
     if markdown_path is not None:
         markdown_path.write_text(replace_block(markdown_path.read_text(), markdown(d)))
     return d
