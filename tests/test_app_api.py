@@ -59,7 +59,7 @@ def test_run_streams_live_updates(studio):
     assert {"zero-shot", "fine-tuned (current weights)", "BMA β=0.5"} <= names(acc)
     assert acc["layout"]["uirevision"] == "acc"
     assert "loss" in names(plot(last[LOSS]))
-    assert any("BMA, " in n for n in names(plot(last[WHATIF])))  # what-if is on by default
+    assert not any("BMA, " in n for n in names(plot(last[WHATIF])))  # what-if is off by default (issue 16)
     table = last[RESULTS]
     assert table["headers"][0] == "split" and len(table["data"]) >= 2
     rid = run_id_of(outs)
