@@ -201,6 +201,7 @@ def unseen_warning(model: str, words: list[str]) -> str:
     return (f"⚠️ {model} never read {shown} in pre-training (it learned only the toy world's shape, colour and "
             "style words): its text features for these names are noise, so their results mean nothing.")
 
+
 LESSON_INTRO = (
     "A lesson in eight steps, for a class in front of one screen. Each **Go** opens the view and sets the form for "
     "that step (nothing starts by itself); **Reset** puts every field back to the embedded default. The numbers the "

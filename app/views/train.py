@@ -150,17 +150,22 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
             raise user_error(e) from None
         yield from stream(sess, cfg, run_dir, run_id, browser_runs, request)
 
+    def picked_run(run_id, runs, request: gr.Request, none_picked: str):
+        """The picked run's record and folder (resume and export), or a one-line error: none picked, or not one of
+        this visitor's runs."""
+        if not run_id:
+            raise gr.Error(none_picked)
+        try:
+            return ctx.record_and_dir(run_id, request, runs)
+        except USER_ERRORS as e:
+            raise user_error(e) from None
+
     def resume_run(run_id, runs, request: gr.Request):
         """Continue a stopped run from its last checkpoint (its saved config decides everything)."""
         sess = ctx.sessions.get(request.session_hash)
         if not sess.idle.is_set():
             raise gr.Error("A run of this tab is still going: stop it first.")
-        if not run_id:
-            raise gr.Error("Open a stopped run first (Saved runs → Open), then Resume.")
-        try:
-            rec, run_dir = ctx.record_and_dir(run_id, request, runs)
-        except USER_ERRORS as e:
-            raise user_error(e) from None
+        rec, run_dir = picked_run(run_id, runs, request, "Open a stopped run first (Saved runs → Open), then Resume.")
         if rec.status not in ("cancelled", "interrupted"):
             raise gr.Error(f"Run {run_id} is {rec.status}; only a stopped or interrupted run can be resumed.")
         cfg = RunConfig.from_dict(rec.config)
@@ -187,12 +192,8 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
 
     def export_run(run_id, runs, request: gr.Request):
         """The shown run as a zip of its folder, its metrics as CSV and its figures as one interactive HTML page."""
-        if not run_id:
-            raise gr.Error("Export: start a run or open a saved one first (Saved runs → Open).")
-        try:
-            rec, run_dir = ctx.record_and_dir(run_id, request, runs)
-        except USER_ERRORS as e:
-            raise user_error(e) from None
+        rec, run_dir = picked_run(run_id, runs, request,
+                                  "Export: start a run or open a saved one first (Saved runs → Open).")
         out = Path(tempfile.mkdtemp(prefix="clipood-export-"))
         figs = {"Accuracy": figures.accuracy_curves(rec), "Loss": figures.loss_curve(rec),
                 "Beta schedule": beta_figure(rec), "What-if": figures.whatif(rec)}

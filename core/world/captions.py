@@ -12,6 +12,8 @@ style. This is the world's transferable task knowledge, beside the colour shortc
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from .render import COLOUR_NAMES, SHAPES, SIZES, STYLES, SceneParams
@@ -84,14 +86,14 @@ def captions_for(p: SceneParams, rng: np.random.Generator, misnomer_rate: float 
                     misnomer_rate) for i in range(len(p))]
 
 
-_WORD = __import__("re").compile(r"[a-z0-9]+(?:-[a-z0-9]+)?")
-_POSITIONS = ("in the centre", "on the left", "on the right", "at the top", "at the bottom")
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)?")
 
 
 def vocabulary() -> frozenset[str]:
     """Every word the toy world's captions and prompt templates can use: all a tiny CLIP pre-trained on this stream
     ever read (shape, colour, size and style words, the phrasings, positions, articles)."""
-    texts = [*SHAPES, *COLOUR_NAMES, *SIZES, *_POSITIONS, *PLAIN_PHRASES, *TOY_TEMPLATES, "a", "an",
+    positions = [_position(p) for p in ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))]  # all five
+    texts = [*SHAPES, *COLOUR_NAMES, *SIZES, *positions, *PLAIN_PHRASES, *TOY_TEMPLATES, "a", "an",
              *(p for phrases in STYLE_PHRASES.values() for p in phrases)]
     return frozenset(w for t in texts for w in _WORD.findall(t.lower().replace("{x}", " ").replace("{}", " ")))
 
