@@ -43,9 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--peak-tflops", type=float, default=None, help="dense bf16 peak if the device is not known")
     g.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     s = sub.add_parser("space", help="issue 16: Studio default run Start -> final table, first curve point, teaching "
-                                     "comparison, CLI run, installed torch stack; rows in BENCHMARKS.md")
-    s.add_argument("--sections", type=_csv, default=["studio", "teaching", "cli", "install"],
-                   help="subset of studio,teaching,cli,install")
+                                     "comparison, CLI run, installed torch stack, the runs' work in GFLOP and "
+                                     "the least time it takes here; rows in BENCHMARKS.md")
+    s.add_argument("--sections", type=_csv, default=["studio", "teaching", "cli", "install", "work"],
+                   help="subset of studio,teaching,cli,install,work")
     s.add_argument("--steps", type=int, default=None, help="steps of the runs (default: the Studio's/CLI's default)")
     s.add_argument("--whatif", choices=["on", "off"], default=None,
                    help="the Studio run's what-if averages (default: as the Studio's form starts, off)")

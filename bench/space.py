@@ -7,7 +7,10 @@
 * ``teaching``: the Compare view's teaching comparison (one click, both runs) through the same API, to the end;
 * ``cli``: ``python -m core train`` (the default run) as a fresh process;
 * ``install``: the disk the pinned torch stack takes once installed (torch, torchvision, triton, the CUDA wheels),
-  summed from each installed distribution's file list.
+  summed from each installed distribution's file list;
+* ``work``: the floating-point work of the Studio's default run and of the teaching comparison, counted on the runs
+  themselves (``bench.work``), and the least time this machine needs for it at its measured matmul rate: a target
+  below that floor cannot be met here by any implementation of the same runs.
 
 Targets: default run <= 20 s, first curve point <= 1 s, teaching comparison <= 45 s. Writes
 ``bench/results/space.json`` and, with ``--markdown``,
@@ -28,9 +31,10 @@ import time
 from pathlib import Path
 
 from .common import RESULTS, ROOT, machine, matmul_gflops, write_json
+from .work import floor_s
 
 TARGETS = {"studio_run_s": 20.0, "first_curve_point_s": 1.0, "teaching_s": 45.0}
-SECTIONS = ("studio", "teaching", "cli", "install")
+SECTIONS = ("studio", "teaching", "cli", "install", "work")
 MARK_START, MARK_END = "<!-- space:start -->", "<!-- space:end -->"
 
 
@@ -156,6 +160,32 @@ def cli(steps: int | None) -> dict:
     return r
 
 
+def work(steps: int | None, whatif: bool) -> dict:
+    """GFLOP by phase of the Studio's default run and of the teaching comparison's two runs (core only, the zero-shot
+    features already computed, as after the Studio's warm-up)."""
+    import dataclasses
+
+    from app.context import AppContext
+    from app.options import AppOptions, Defaults
+    from app.records import teaching_configs
+    from core.config import resolve
+    from core.explore import zeroshot_reference
+
+    from .work import run_gflop
+
+    d = Defaults()
+    defaults = dataclasses.replace(d, whatif=whatif, steps=steps or d.steps)
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = AppContext(AppOptions(runs_dir=Path(tmp) / "runs", warmup=False, defaults=defaults))
+        studio_cfg = resolve(ctx.default_config())
+        zeroshot_reference(studio_cfg)
+        studio_gf = run_gflop(studio_cfg, Path(tmp) / "studio")
+        pair = [run_gflop(cfg, Path(tmp) / cfg.method) for cfg in teaching_configs(ctx.default_config(), seed=0)]
+    teaching_gf = {k: round(sum(r[k] for r in pair), 1) for k in pair[0]}
+    return {"steps": studio_cfg.steps, "whatif": whatif,
+            "studio_gflop": {k: round(v, 1) for k, v in studio_gf.items()}, "teaching_gflop": teaching_gf}
+
+
 def _stack_dist(name: str) -> bool:
     n = name.lower().replace("_", "-")
     return n in ("torch", "torchvision", "triton") or n.startswith(("nvidia-", "cuda-"))
@@ -225,6 +255,16 @@ def markdown(d: dict) -> str:
     if i:
         top = ", ".join(f"{k} {v:,.0f} MB" for k, v in list(i["by_distribution_mb"].items())[:3])
         lines.append(f"| installed torch stack ({i['torch']}) | – | {_fmt(i['torch_stack_mb'], 'MB')} ({top}) | – |")
+    w = s.get("work")
+    rate = max(d.get("gflops_before") or 0.0, d.get("gflops_after") or 0.0)
+    if w and rate:
+        for key, what, run in (("studio_gflop", f"Studio default run ({w['steps']} steps)", st),
+                               ("teaching_gflop", "teaching comparison (both runs)", t)):
+            gf, floor = w[key], floor_s(sum(w[key].values()), rate)
+            took = f" (the run above took {run['run_s'] / floor:.1f}x that)" if run else ""
+            lines.append(f"| least time for the work of the {what}: {sum(gf.values()):,.0f} GFLOP (training "
+                         f"{gf['training']:,.0f}, evaluation {gf['evaluation']:,.0f}) at {rate:.0f} GFLOP/s | – | "
+                         f"{_fmt(floor)}{took} | – |")
     if st:
         lines += ["", f"bf16 autocast under `precision=auto` on this CPU: {'on' if st['cpu_bf16_autocast'] else 'off'} "
                   "(`core/hardware.py` reads the CPU's bf16 flags)."]
@@ -249,7 +289,7 @@ def run_space(out: Path, sections, steps: int | None, whatif: bool, command: str
     for name in sections:
         try:
             d["sections"][name] = {"studio": lambda: studio(steps, whatif), "teaching": lambda: teaching(steps, whatif),
-                                   "cli": lambda: cli(steps),
+                                   "cli": lambda: cli(steps), "work": lambda: work(steps, whatif),
                                    "install": install}[name]()
         except Exception as e:  # noqa: BLE001 - one failed section must not lose the others
             d["errors"][name] = f"{type(e).__name__}: {e}"

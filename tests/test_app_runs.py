@@ -307,14 +307,14 @@ def test_teaching_comparison_bars_are_each_methods_change_against_zero_shot(tmp_
     """Issue 15, the three-way teaching run: fine-tune (tracking WiSE-FT) and CLIPood; each bar is a method's output
     minus zero-shot per main split, read from the runs' own summaries."""
     from app import figures
-    from app.records import TEACHING_TRACKS, RunRecord, teaching_changes
+    from app.records import RunRecord, teaching_changes, teaching_configs
     from core.engine import train
 
     recs = {}
-    for method, track in TEACHING_TRACKS.items():  # the averages the Compare button's runs keep: what the bars read
-        events = [e.to_dict() for e in train(tiny_cfg(method=method, track=list(track), eval_every=0),
-                                             tmp_path / method)]
-        recs[method] = RunRecord.from_events(events)
+    configs = teaching_configs(tiny_cfg(eval_every=3), seed=0)  # the Compare button's runs: what the bars read
+    assert [c.method for c in configs] == ["finetune", "clipood"] and all(c.eval_every == 0 for c in configs)
+    for cfg in configs:
+        recs[cfg.method] = RunRecord.from_events([e.to_dict() for e in train(cfg, tmp_path / cfg.method)])
     ft, co = recs["finetune"].summary, recs["clipood"].summary
     changes = teaching_changes(recs)
     assert list(changes) == ["fine-tune", "WiSE-FT", "CLIPood"]

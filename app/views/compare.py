@@ -4,15 +4,11 @@ other and evaluated at their ends only, then a bar chart of each method's change
 
 from __future__ import annotations
 
-import dataclasses
-
 import gradio as gr
-
-from core.config import resolve
 
 from .. import figures, render, text
 from ..context import USER_ERRORS, AppContext, user_error
-from ..records import TEACHING_TRACKS, RunRecord, run_labels, teaching_changes
+from ..records import RunRecord, run_labels, teaching_changes, teaching_configs
 from ..runner import stream_run
 from .train import MAX_BROWSER_RUNS, TrainView
 
@@ -75,16 +71,13 @@ def build(ctx: AppContext, train: TrainView, browser_runs: gr.BrowserState):
         if not sess.idle.is_set():
             raise gr.Error("A run of this tab is still going: stop it first.")
         try:
-            base = ctx.default_config()
-            # no intermediate evaluations: the comparison is its end points (the bars), and each curve point would
-            # cost two passes over the evaluation grid per run (issue 16: the pair within 45 s on 2 cores)
-            base = dataclasses.replace(base, seed=int(seed or 0), eval_every=0)
+            configs = teaching_configs(ctx.default_config(), int(seed or 0))
         except USER_ERRORS as e:
             raise user_error(e) from None
         done: list[RunRecord] = []
         runs_ = list(browser_runs_ or [])
-        for method, track in TEACHING_TRACKS.items():
-            cfg = resolve(dataclasses.replace(base, method=method, lam=None, track=list(track)))
+        for cfg in configs:
+            method = cfg.method
             try:
                 run_id, run_dir = ctx.runs.new(cfg.method, cfg.dataset)
             except USER_ERRORS as e:
