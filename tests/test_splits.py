@@ -101,15 +101,18 @@ def test_toy_world_splits_are_disjoint():
     assert len(s.train) == 8 * 2 * 3
 
 
-def test_toy_world_default_base_alternates_and_holds_the_misnamed_pairs():
+def test_toy_world_default_base_holds_one_misnamed_pair_and_splits_the_other():
     from core.data import open_dataset
     from core.world.captions import MISNOMER_PAIRS
 
     t = open_dataset("toy-shapes", seed=0, shots=1, eval_per=1)
     s = make_splits(t, "open_class")
-    assert s.base == list(range(1, 16, 2)) and s.new == list(range(0, 16, 2))
+    assert len(s.base) == len(s.new) == 8 and s.base == sorted(s.base)
     base_names = {t.classes[i] for i in s.base}
-    assert all(a in base_names and b in base_names for a, b in MISNOMER_PAIRS), "labelled data must fix the gap"
+    (a, b), (c, d) = MISNOMER_PAIRS
+    assert a in base_names and b in base_names, "labelled base data must fix the first pair"
+    assert (c in base_names) != (d in base_names), "the second pair straddles: neither half holds both names"
+    assert make_splits(t, "in_the_wild").base == s.base  # one default for both settings
     assert make_splits(t, "open_class", base_classes=["circle", "square"]).base == [0, 1]
 
 
