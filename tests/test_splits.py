@@ -107,7 +107,10 @@ def test_toy_world_default_base_holds_one_misnamed_pair_and_splits_the_other():
 
     t = open_dataset("toy-shapes", seed=0, shots=1, eval_per=1)
     s = make_splits(t, "open_class")
-    assert len(s.base) == len(s.new) == 8 and s.base == sorted(s.base)
+    from core.data.toy import TOY_BASE
+
+    assert s.base == sorted(t.classes.index(n) for n in TOY_BASE) and len(s.base) == len(s.new) == 8
+    assert s.new == [c for c in range(16) if c not in s.base]
     base_names = {t.classes[i] for i in s.base}
     (a, b), (c, d) = MISNOMER_PAIRS
     assert a in base_names and b in base_names, "labelled base data must fix the first pair"
