@@ -3,9 +3,9 @@
 ``run_gflop`` runs a config under torch's ``FlopCounterMode`` and splits what it counts by the event each operation
 led to: a ``step`` event ends a training step (forward, backward), an ``eval`` event an evaluation pass. A wall-time
 target can only be met if the machine can do that work in the time: :func:`floor_s` divides it by the machine's
-measured fp32 matmul rate (``bench.common.matmul_gflops``), the most this machine computes per second on one large,
-well-shaped matmul. A run's own small matmuls, norms, optimiser and Python only add to that, so no run of the config
-is faster on it. Counting slows the run down: its wall time here is not a timing.
+measured fp32 matmul rate (``bench.common.matmul_gflops``, one large, well-shaped matmul). A run of the config that
+beat the floor would have to compute faster than that; its own small matmuls, norms, optimiser and Python only add
+time. Counting slows the run down: its wall time here is not a timing.
 """
 
 from __future__ import annotations
