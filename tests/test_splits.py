@@ -103,12 +103,11 @@ def test_toy_world_splits_are_disjoint():
 
 def test_toy_world_default_base_holds_one_misnamed_pair_and_splits_the_other():
     from core.data import open_dataset
+    from core.data.toy import TOY_BASE
     from core.world.captions import MISNOMER_PAIRS
 
     t = open_dataset("toy-shapes", seed=0, shots=1, eval_per=1)
     s = make_splits(t, "open_class")
-    from core.data.toy import TOY_BASE
-
     assert s.base == sorted(t.classes.index(n) for n in TOY_BASE) and len(s.base) == len(s.new) == 8
     assert s.new == [c for c in range(16) if c not in s.base]
     base_names = {t.classes[i] for i in s.base}
