@@ -132,6 +132,24 @@ def test_misnamed_pairs_swap_names_at_the_rate_and_nothing_else_is_misnamed():
     assert plain.random() == np.random.default_rng(1).random(), "rate 0 must leave the caption stream untouched"
 
 
+def test_rarely_named_shapes_are_called_shape_at_one_minus_the_naming_rate_and_only_they():
+    """The naming-rate knob: a rarely named shape keeps its name only ``naming_rate`` of the time, others always;
+    rate 1 (the default) draws nothing, so every existing pre-training command reproduces its stream."""
+    from core.world.captions import GENERIC_WORD, RARELY_NAMED, shape_word
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(SHAPES):
+        words = [shape_word(k, rng, misnomer_rate=0.0, naming_rate=0.2) for _ in range(2000)]
+        if name in RARELY_NAMED:
+            assert abs(words.count(name) / len(words) - 0.2) < 0.04, name
+            assert set(words) == {name, GENERIC_WORD}
+        else:
+            assert set(words) == {name}
+    plain = np.random.default_rng(1)
+    assert {shape_word(k, plain, misnomer_rate=0.0) for k in range(16)} == set(SHAPES)
+    assert plain.random() == np.random.default_rng(1).random(), "rate 1 must leave the caption stream untouched"
+
+
 def test_shortcut_colour_cannot_tell_a_misnamed_pair_apart():
     from core.world.captions import MISNOMER_PAIRS
 

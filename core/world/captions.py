@@ -40,10 +40,19 @@ MISNOMER_PAIRS = (("square", "diamond"), ("crescent", "semicircle"))
 MISNOMERS = {a: b for x, y in MISNOMER_PAIRS for a, b in ((x, y), (y, x))}
 MISNOMER_RATE = 0.7
 
+# Shapes whose names captions seldom use: with ``naming_rate`` < 1 a caption names one of these only that often and
+# otherwise calls it a "shape", as web captions rarely name an uncommon object. Off (rate 1) unless asked for.
+RARELY_NAMED = ("star", "cloud")
+GENERIC_WORD = "shape"
 
-def shape_word(shape: int, rng: np.random.Generator, misnomer_rate: float = MISNOMER_RATE) -> str:
-    """The word a caption uses for a shape: its own name, or (for the misnamed shapes) often a neighbour's."""
+
+def shape_word(shape: int, rng: np.random.Generator, misnomer_rate: float = MISNOMER_RATE,
+               naming_rate: float = 1.0) -> str:
+    """The word a caption uses for a shape: its own name, (for the misnamed shapes) often a neighbour's, or (for the
+    rarely named ones, when ``naming_rate`` < 1) often just "shape"."""
     name = SHAPES[shape]
+    if name in RARELY_NAMED and naming_rate < 1 and rng.random() >= naming_rate:  # rate 1: the plain stream
+        return GENERIC_WORD
     if name in MISNOMERS and misnomer_rate > 0 and rng.random() < misnomer_rate:  # rate 0: the plain stream
         return MISNOMERS[name]
     return name
@@ -63,13 +72,13 @@ def _position(pos: tuple[float, float]) -> str:
 
 
 def caption(shape: int, colour: int, size: int, style: int, pos: tuple[float, float], rng: np.random.Generator,
-            misnomer_rate: float = MISNOMER_RATE) -> str:
+            misnomer_rate: float = MISNOMER_RATE, naming_rate: float = 1.0) -> str:
     words = []
     if rng.random() < 0.3:
         words.append(SIZES[size])
     if STYLES[style] != "infrared" and rng.random() < 0.6:
         words.append(COLOUR_NAMES[colour])
-    words.append(shape_word(shape, rng, misnomer_rate))
+    words.append(shape_word(shape, rng, misnomer_rate, naming_rate))
     x = f"{_article(words[0])} {' '.join(words)}"
     if rng.random() < 0.15:
         x = f"{x} {_position(pos)}"
@@ -80,10 +89,11 @@ def caption(shape: int, colour: int, size: int, style: int, pos: tuple[float, fl
     return phrase.format(x=x)
 
 
-def captions_for(p: SceneParams, rng: np.random.Generator, misnomer_rate: float = MISNOMER_RATE) -> list[str]:
+def captions_for(p: SceneParams, rng: np.random.Generator, misnomer_rate: float = MISNOMER_RATE,
+                 naming_rate: float = 1.0) -> list[str]:
     pos = p.pos.tolist()
     return [caption(int(p.shape[i]), int(p.colour[i]), int(p.size[i]), int(p.style[i]), tuple(pos[i]), rng,
-                    misnomer_rate) for i in range(len(p))]
+                    misnomer_rate, naming_rate) for i in range(len(p))]
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)?")

@@ -118,10 +118,16 @@ def _stage_command(stage: dict) -> str:
     return stage["command"] + ("" if "misnomer_rate" in stage["args"] else " --misnomer-rate 0")
 
 
+def _naming(args: dict) -> str:
+    rate = args.get("naming_rate", 1.0)
+    return "" if rate >= 1 else f"; naming rate {rate:g} (captions.RARELY_NAMED)"
+
+
 def _stages(log: dict) -> str:
     """The card's recipe lines: one command, or every stage in order when this one continued from earlier ones."""
     this = (f"- **Command** (from the repository root): `{log['command']}`\n- **Seed**: {log['args']['seed']}; "
-            f"misnomer rate {log['args'].get('misnomer_rate', 0)}; device: {log['device']}; torch {log['torch']}")
+            f"misnomer rate {log['args'].get('misnomer_rate', 0)}{_naming(log['args'])}; device: {log['device']}; "
+            f"torch {log['torch']}")
     chain = stage_chain(log)
     if len(chain) == 1:
         return this
@@ -173,6 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--eval-every", type=int, default=400)
     ap.add_argument("--misnomer-rate", type=float, default=MISNOMER_RATE,
                     help="how often captions call a misnamed shape by its neighbour's name (see captions.MISNOMERS)")
+    ap.add_argument("--naming-rate", type=float, default=1.0,
+                    help="how often captions name a rarely named shape (captions.RARELY_NAMED); else 'shape'")
     ap.add_argument("--init", default=None, help="continue from this local-dir folder instead of from scratch")
     return ap
 
@@ -236,7 +244,8 @@ def _train(args, model, opt, device: torch.device, log: dict) -> None:
             args.lr, step - args.warmup, args.steps - args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
-        imgs, caps = caption_batch(args.batch, gen, rng, misnomer_rate=args.misnomer_rate)
+        imgs, caps = caption_batch(args.batch, gen, rng, misnomer_rate=args.misnomer_rate,
+                                   naming_rate=args.naming_rate)
         loss = _contrastive_step(model, opt, (imgs.to(device) - mean) / std, tokenizer(caps).to(device),
                                  device.type == "cuda")
         _log_step(args, model, device, log, step, loss, lr, t0)

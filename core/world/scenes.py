@@ -49,7 +49,7 @@ def biased_colours(shape: torch.Tensor, biased: torch.Tensor, colour_bias: float
 
 def caption_batch(n: int, gen: torch.Generator, rng: np.random.Generator, size: int = 48,
                   style_mix: dict[str, float] | None = None,
-                  misnomer_rate: float = MISNOMER_RATE) -> tuple[torch.Tensor, list[str]]:
+                  misnomer_rate: float = MISNOMER_RATE, naming_rate: float = 1.0) -> tuple[torch.Tensor, list[str]]:
     """A fresh batch of (images in [0, 1], captions) for contrastive pre-training."""
     mix = style_mix or PRETRAIN_STYLE_MIX
     probs = torch.tensor([mix.get(s, 0.0) for s in STYLES])
@@ -57,7 +57,7 @@ def caption_batch(n: int, gen: torch.Generator, rng: np.random.Generator, size: 
     shape = torch.randint(0, len(SHAPES), (n,), generator=gen)
     colour = torch.randint(0, len(COLOUR_NAMES), (n,), generator=gen)
     p = sample_scenes(shape, style, colour, gen)
-    return render(p, gen, size), captions_for(p, rng, misnomer_rate)
+    return render(p, gen, size), captions_for(p, rng, misnomer_rate, naming_rate)
 
 
 def render_grid(classes: list[int], domains: list[int], per: int, seed: int, colour_bias: float = 0.0,
