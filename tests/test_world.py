@@ -150,6 +150,15 @@ def test_rarely_named_shapes_are_called_shape_at_one_minus_the_naming_rate_and_o
     assert plain.random() == np.random.default_rng(1).random(), "rate 1 must leave the caption stream untouched"
 
 
+def test_pretrain_refuses_a_rate_outside_zero_to_one_in_one_line(capsys):
+    from core.world.pretrain import main
+
+    for flag in ("--misnomer-rate", "--naming-rate"):
+        with pytest.raises(SystemExit):
+            main(["--out", "unused", flag, "1.5"])
+        assert f"{flag} must be in [0, 1] (got 1.5)" in capsys.readouterr().err
+
+
 def test_shortcut_colour_cannot_tell_a_misnamed_pair_apart():
     from core.world.captions import MISNOMER_PAIRS
 

@@ -253,7 +253,11 @@ def _train(args, model, opt, device: torch.device, log: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for name in ("misnomer_rate", "naming_rate"):
+        if not 0 <= getattr(args, name) <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be in [0, 1] (got {getattr(args, name)})")
     from .zeroshot import zeroshot_table
 
     torch.set_num_threads(args.threads)
