@@ -150,12 +150,12 @@ def test_rarely_named_shapes_are_called_shape_at_one_minus_the_naming_rate_and_o
     assert plain.random() == np.random.default_rng(1).random(), "rate 1 must leave the caption stream untouched"
 
 
-def test_pretrain_refuses_a_rate_outside_zero_to_one_in_one_line(capsys):
+def test_pretrain_refuses_a_rate_outside_zero_to_one_in_one_line(capsys, tmp_path):
     from core.world.pretrain import main
 
     for flag in ("--misnomer-rate", "--naming-rate"):
-        with pytest.raises(SystemExit):
-            main(["--out", "unused", flag, "1.5"])
+        with pytest.raises(SystemExit):  # --steps 0: were the rate accepted, main would return at once, not exit
+            main(["--out", str(tmp_path / "out"), "--steps", "0", flag, "1.5"])
         assert f"{flag} must be in [0, 1] (got 1.5)" in capsys.readouterr().err
 
 
@@ -186,6 +186,10 @@ def test_card_lists_every_stage_of_a_continued_pretraining_in_order():
     assert "with misnomers" not in card  # the last stage ran at rate 0
     assert "then stage 2 with `--init STAGE1 --out STAGE2`, then stage 3 with `--init STAGE2" in _reproduce(s3)
     assert _stages(s1).startswith("- **Command**") and _reproduce(s1) == ""
+    s1["args"]["naming_rate"] = 0.1
+    assert ("`pretrain --steps 10` (1.0 min; sha256 of its weights `aaa`; misnomer rate 0; naming rate 0.1"
+            in _stages(s3))
+    assert "naming rate" not in _stages(s2).split("**Stage 2**")[1]  # stage 2 kept the default (every name)
 
 
 def test_vocabulary_is_every_caption_and_prompt_word_and_names_outside_it_are_unseen():

@@ -100,8 +100,9 @@ _WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)?")
 
 
 def vocabulary() -> frozenset[str]:
-    """Every word the toy world's captions and prompt templates can use: all a tiny CLIP pre-trained on this stream
-    ever read (shape, colour, size and style words, the phrasings, positions, articles)."""
+    """Every word the toy world's captions (at the default naming rate) and prompt templates can use: all a tiny CLIP
+    pre-trained on this stream ever read (shape, colour, size and style words, the phrasings, positions, articles).
+    A model pre-trained with ``--naming-rate`` below 1 also read ``GENERIC_WORD``."""
     positions = [_position(p) for p in ((0.0, 0.0), (-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0))]  # all five
     texts = [*SHAPES, *COLOUR_NAMES, *SIZES, *positions, *PLAIN_PHRASES, *TOY_TEMPLATES, "a", "an",
              *(p for phrases in STYLE_PHRASES.values() for p in phrases)]

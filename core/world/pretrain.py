@@ -135,7 +135,8 @@ def _stages(log: dict) -> str:
     for n, stage in enumerate(chain[:-1], 1):
         start = "from scratch" if n == 1 else f"continued from stage {n - 1}"
         lines.append(f"- **Stage {n}** ({start}): `{_stage_command(stage)}` ({stage['wall_minutes']:.1f} min; sha256 "
-                     f"of its weights `{stage['sha256']}`; misnomer rate {stage['args'].get('misnomer_rate', 0)})")
+                     f"of its weights `{stage['sha256']}`; misnomer rate {stage['args'].get('misnomer_rate', 0)}"
+                     f"{_naming(stage['args'])})")
     stream = " on the caption stream with misnomers" if log["args"].get("misnomer_rate", 0) else ""
     lines.append(f"- **Stage {len(chain)}** (continued from stage {len(chain) - 1}{stream}, written into `--out`):"
                  f"\n  {this[2:]}")
