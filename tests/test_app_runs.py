@@ -96,20 +96,6 @@ def test_consumer_leaving_early_stops_the_run_and_keeps_it(tiny_cfg, tmp_path):
     assert RunStore(tmp_path / "r").last_checkpoint.is_file()
 
 
-def test_the_engine_trains_on_while_the_consumer_draws(tiny_cfg, tmp_path):
-    """A consumer busy drawing a snapshot (here: not asking for the next one at all) does not hold the run up."""
-    cfg = resolve(tiny_cfg(steps=20))
-    done = threading.Event()
-    gen = stream_run(cfg, tmp_path / "r", threading.Event(), min_interval=0.0, on_done=done.set)
-    for _rec, changed in gen:
-        if "start" in changed:
-            break
-    assert wait_for(done.is_set)  # finished while the consumer held its first snapshot
-    assert RunStore(tmp_path / "r").read_summary()["steps_done"] == 20
-    kinds = set().union(*(changed for _rec, changed in gen))  # every queued event still reaches the consumer
-    assert {"step", "eval", "finish"} <= kinds and _rec.step == 20
-
-
 def test_closing_after_the_finish_keeps_done(tiny_cfg, tmp_path):
     cfg = resolve(tiny_cfg(steps=3))
     done = threading.Event()
