@@ -118,16 +118,17 @@ def _stage_command(stage: dict) -> str:
     return stage["command"] + ("" if "misnomer_rate" in stage["args"] else " --misnomer-rate 0")
 
 
-def _naming(args: dict) -> str:
-    rate = args.get("naming_rate", 1.0)
-    return "" if rate >= 1 else f"; naming rate {rate:g} (captions.RARELY_NAMED)"
+def _rates(args: dict) -> str:
+    """A stage's caption-stream rates as its card names them (the naming rate only when below 1)."""
+    naming = args.get("naming_rate", 1.0)
+    return f"misnomer rate {args.get('misnomer_rate', 0)}" + (
+        "" if naming >= 1 else f"; naming rate {naming:g} (captions.RARELY_NAMED)")
 
 
 def _stages(log: dict) -> str:
     """The card's recipe lines: one command, or every stage in order when this one continued from earlier ones."""
     this = (f"- **Command** (from the repository root): `{log['command']}`\n- **Seed**: {log['args']['seed']}; "
-            f"misnomer rate {log['args'].get('misnomer_rate', 0)}{_naming(log['args'])}; device: {log['device']}; "
-            f"torch {log['torch']}")
+            f"{_rates(log['args'])}; device: {log['device']}; torch {log['torch']}")
     chain = stage_chain(log)
     if len(chain) == 1:
         return this
@@ -135,8 +136,7 @@ def _stages(log: dict) -> str:
     for n, stage in enumerate(chain[:-1], 1):
         start = "from scratch" if n == 1 else f"continued from stage {n - 1}"
         lines.append(f"- **Stage {n}** ({start}): `{_stage_command(stage)}` ({stage['wall_minutes']:.1f} min; sha256 "
-                     f"of its weights `{stage['sha256']}`; misnomer rate {stage['args'].get('misnomer_rate', 0)}"
-                     f"{_naming(stage['args'])})")
+                     f"of its weights `{stage['sha256']}`; {_rates(stage['args'])})")
     stream = " on the caption stream with misnomers" if log["args"].get("misnomer_rate", 0) else ""
     lines.append(f"- **Stage {len(chain)}** (continued from stage {len(chain) - 1}{stream}, written into `--out`):"
                  f"\n  {this[2:]}")
