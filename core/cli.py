@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--model", default=None, help="model id instead of toy-clip (experiments)")
     st.add_argument("--lr", type=float, default=None)
     st.add_argument("--lam", type=float, default=None)
+    st.add_argument("--beta", type=float, default=None, help="BMA beta in every setting instead of each one's default")
     st.add_argument("--data", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                     help="toy-shapes option instead of its default, e.g. --data colour_bias=0.5")
     st.add_argument("--no-alt", action="store_true", help="skip the other source/target and base/new splits")

@@ -216,7 +216,7 @@ def _run_all(settings, seeds, over_by_setting, tmp: Path, save, res: dict) -> di
 
 
 def overrides(a) -> dict:
-    over = {k: getattr(a, k) for k in ("steps", "lr", "lam") if getattr(a, k, None) is not None}
+    over = {k: getattr(a, k) for k in ("steps", "lr", "lam", "beta") if getattr(a, k, None) is not None}
     if getattr(a, "model", None):
         over["model"] = a.model
     if getattr(a, "data", None):
@@ -226,7 +226,7 @@ def overrides(a) -> dict:
 
 def command(a) -> str:
     parts = ["python -m core bench story --seeds", str(a.seeds)]
-    for k in ("steps", "lr", "lam", "model"):
+    for k in ("steps", "lr", "lam", "beta", "model"):
         if getattr(a, k, None) is not None:
             parts += [f"--{k}", str(getattr(a, k))]
     parts += [f"--data {k}={v}" for k, v in (getattr(a, "data", None) or [])]
