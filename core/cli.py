@@ -10,7 +10,15 @@ import sys
 import threading
 from pathlib import Path
 
-from .config import BETA_BY_SETTING, REAL_HPARAMS, RECIPE_CHOICES, TOY_HPARAMS, ConfigError, RunConfig
+from .config import (
+    BETA_BY_SETTING,
+    REAL_HPARAMS,
+    RECIPE_CHOICES,
+    TOY_BETA_BY_SETTING,
+    TOY_HPARAMS,
+    ConfigError,
+    RunConfig,
+)
 from .data.splits import SETTINGS
 from .methods import AVERAGES, METHODS
 from .reasons import word
@@ -72,7 +80,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lam", type=float, default=None, help="MMS margin strength (mms/clipood; default: toy "
                    f"{TOY_HPARAMS['lam']}, real {REAL_HPARAMS['lam']}; forced to 0 for other methods)")
     g.add_argument("--beta", type=float, default=None,
-                   help=f"BMA Beta(beta, beta) (default by setting: {BETA_BY_SETTING})")
+                   help=f"BMA Beta(beta, beta) (default by setting: toy {TOY_BETA_BY_SETTING}, real {BETA_BY_SETTING})")
     g.add_argument("--ema-decay", type=float, default=None,
                    help="EMA decay (default: a horizon of a fifth of the run, 1 - 5/steps: 0.99 at 500 steps)")
     g.add_argument("--wiseft-alpha", type=float, default=d.wiseft_alpha)

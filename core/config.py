@@ -16,6 +16,7 @@ from .recipes import (  # noqa: F401 - the toy/real defaults are re-exported for
     BETA_BY_SETTING,
     REAL_HPARAMS,
     SAMPLERS,
+    TOY_BETA_BY_SETTING,
     TOY_HPARAMS,
     Recipe,
     ema_decay_for,

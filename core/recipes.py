@@ -93,6 +93,10 @@ TOY_HPARAMS = {"lr": 2e-4, "lam": 0.2, "steps": 200, "warmup_frac": 0.1, "augmen
 REAL_HPARAMS = {"lr": 1e-5, "lam": 0.3, "steps": 1000, "warmup_frac": 0.0, "augment": True, "ensemble": False,
                 "batch_size": 32, "sampler": "pooled"}
 BETA_BY_SETTING = {"domain_shift": 0.5, "open_class": 0.1, "in_the_wild": 0.1}  # ours, after the official scripts
+# The toy world's: 0.1 everywhere. The official scripts use 0.1 for open class and some in-the-wild datasets and 0.5
+# for domain shift (core/official/clipood_scripts.sh); on the toy world 0.1 measured better for domain shift too
+# (`python -m core bench story`: CLIPood >= zero-shot - 1 on every target in every seed, which 0.5 missed).
+TOY_BETA_BY_SETTING = {"domain_shift": 0.1, "open_class": 0.1, "in_the_wild": 0.1}
 EMA_HORIZON_FRAC = 0.2  # ours: EMA decay 1 - 1/(0.2 * steps), i.e. the average spans the last fifth of the run
 
 
@@ -100,7 +104,7 @@ def ours(toy: bool, setting: str) -> Recipe:
     hp = TOY_HPARAMS if toy else REAL_HPARAMS
     what = "ours (toy world, measured)" if toy else "ours (generic real-CLIP default)"
     values = {k: (v, what) for k, v in hp.items()}
-    values["beta"] = (BETA_BY_SETTING[setting], what)
+    values["beta"] = ((TOY_BETA_BY_SETTING if toy else BETA_BY_SETTING)[setting], what)
     return Recipe(setting, "*", values)
 
 

@@ -5,8 +5,12 @@ import re
 import socket
 
 from app.options import AppOptions, Caps, Defaults
+from app.records import model_label
 from app.ui import build_app, launch
+from core.config import defaults_for
 
+# The accuracy plot's name for a default run's BMA curve: its beta is core's toy-world default, never a copy.
+DEFAULT_BMA = model_label("bma", {"beta": defaults_for(model="tiny-random")["beta"]})
 TINY = dict(model="tiny-random", shots=4, eval_per=3, steps=6, batch_size=8)
 STATUS, PROGRESS, ACC, LOSS, BETA, WHATIF, RESULTS, BROWSER_RUNS, PICKER = range(9)
 

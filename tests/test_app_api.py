@@ -12,6 +12,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from studio import (  # noqa: E402
     ACC,
     BROWSER_RUNS,
+    DEFAULT_BMA,
     LOSS,
     PROGRESS,
     RESULTS,
@@ -56,7 +57,7 @@ def test_run_streams_live_updates(studio):
     last = outs[-1]
     assert last[STATUS].startswith("**Finished**")
     acc = plot(last[ACC])
-    assert {"zero-shot", "fine-tuned (current weights)", "BMA β=0.5"} <= names(acc)
+    assert {"zero-shot", "fine-tuned (current weights)", DEFAULT_BMA} <= names(acc)
     assert acc["layout"]["uirevision"] == "acc"
     assert "loss" in names(plot(last[LOSS]))
     assert not any("BMA, " in n for n in names(plot(last[WHATIF])))  # what-if is off by default (issue 16)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from studio import DEFAULT_BMA
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -55,7 +56,7 @@ def test_tour_of_every_view(studio, page):
     assert seen["loss_points"][-1] > 0
     assert "Finished" in seen["status"]
     names = {t["name"] for t in seen["acc_traces"]}
-    assert {"zero-shot", "fine-tuned (current weights)", "BMA β=0.5"} <= names
+    assert {"zero-shot", "fine-tuned (current weights)", DEFAULT_BMA} <= names
     assert any(t["name"].startswith("BMA, ") for t in seen["whatif_traces"])
     # every other view answered
     assert len(seen["margins"]) == 2

@@ -9,10 +9,12 @@ import pytest
 
 from core.config import ConfigError, RunConfig, resolve
 from core.recipes import (
+    BETA_BY_SETTING,
     ITERS_PER_EPOCH,
     OFFICIAL_NAMES,
     RECIPES,
     SCRIPTS,
+    TOY_BETA_BY_SETTING,
     TOY_HPARAMS,
     describe,
     ema_decay_for,
@@ -73,6 +75,16 @@ def test_toy_world_keeps_its_measured_defaults():
         resolve(RunConfig(recipe="paper"))
     with pytest.raises(ConfigError, match="none for domain_shift on 'folder:x'"):
         resolve(RunConfig(dataset="folder:x", model="ViT-B-16", recipe="paper"))
+
+
+def test_beta_defaults_toy_world_and_other_data_each_their_own():
+    """The toy world's measured beta (0.1 in domain shift too) must not leak into real data without a paper recipe,
+    which keeps the official scripts' per-setting values (0.5 for domain shift)."""
+    assert TOY_BETA_BY_SETTING["domain_shift"] != BETA_BY_SETTING["domain_shift"] == 0.5
+    for setting in BETA_BY_SETTING:
+        toy = resolve(RunConfig(setting=setting))
+        real = resolve(RunConfig(setting=setting, dataset="folder:x", model="ViT-B-16"))
+        assert (toy.beta, real.beta) == (TOY_BETA_BY_SETTING[setting], BETA_BY_SETTING[setting]), setting
 
 
 def test_ema_horizon_is_a_fifth_of_the_run():
