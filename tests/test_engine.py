@@ -156,14 +156,15 @@ def test_failed_run_keeps_config(tiny_cfg, tmp_path):
 
 
 def test_eval_events_cover_tracked_averages(tiny_cfg, tmp_path):
-    evs = [e for e in train(tiny_cfg(method="finetune", steps=4, eval_every=2, track=["bma", "ema", "wiseft",
-                                                                                      "bma:0.1"]), tmp_path / "t")
+    # beta 0.5 given: bma:0.1 must be an average of its own, whatever the toy world's default beta (equal ones merge)
+    evs = [e for e in train(tiny_cfg(method="finetune", steps=4, eval_every=2, beta=0.5,
+                                     track=["bma", "ema", "wiseft", "bma:0.1"]), tmp_path / "t")
            if isinstance(e, EvalEvent)]
     final = evs[-1]
     assert final.full and set(final.accuracy) == {"current", "bma", "ema", "wiseft", "bma:0.1"}
     inter = [e for e in evs if not e.full and e.step == 2][0]
     assert set(inter.accuracy) == {"current", "bma"}  # what-if averages: final evaluation only (default)
-    evs = [e for e in train(tiny_cfg(method="finetune", steps=4, eval_every=2, track=["ema", "bma:0.1"],
+    evs = [e for e in train(tiny_cfg(method="finetune", steps=4, eval_every=2, beta=0.5, track=["ema", "bma:0.1"],
                                      track_eval="all"), tmp_path / "t2") if isinstance(e, EvalEvent)]
     inter = [e for e in evs if not e.full and e.step == 2][0]
     assert set(inter.accuracy) == {"current", "ema", "bma:0.1"}
