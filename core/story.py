@@ -215,8 +215,12 @@ def _run_all(settings, seeds, over_by_setting, tmp: Path, save, res: dict) -> di
     return res
 
 
+# `bench story` flags that replace a default hyperparameter in every run (and are named in the printed command).
+HPARAM_FLAGS = ("steps", "lr", "lam", "beta")
+
+
 def overrides(a) -> dict:
-    over = {k: getattr(a, k) for k in ("steps", "lr", "lam", "beta") if getattr(a, k, None) is not None}
+    over = {k: getattr(a, k) for k in HPARAM_FLAGS if getattr(a, k, None) is not None}
     if getattr(a, "model", None):
         over["model"] = a.model
     if getattr(a, "data", None):
@@ -226,7 +230,7 @@ def overrides(a) -> dict:
 
 def command(a) -> str:
     parts = ["python -m core bench story --seeds", str(a.seeds)]
-    for k in ("steps", "lr", "lam", "beta", "model"):
+    for k in (*HPARAM_FLAGS, "model"):
         if getattr(a, k, None) is not None:
             parts += [f"--{k}", str(getattr(a, k))]
     parts += [f"--data {k}={v}" for k, v in (getattr(a, "data", None) or [])]
