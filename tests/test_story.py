@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.story import COMMITTED, ROWS, ordering_checks, run_setting, winners
+from core.story import COMMITTED, NEW_CLASSES, ROWS, markdown, ordering_checks, run_setting, winners
 
 TARGETS = ("sketch", "painting", "pixel", "infrared")
 
@@ -87,8 +87,8 @@ def test_committed_story_numbers_reproduce(setting, tmp_path):
     assert "--model" not in committed["command"] and "--data" not in committed["command"], committed["command"]
     want = committed["results"][setting][0]
     got = run_setting(setting, 0, tmp_path, {})
-    for method, metrics in want.items():
-        for split, value in metrics.items():
+    for method in ROWS:
+        for split, value in want[method].items():
             assert got[method][split] == pytest.approx(value, abs=0.25), (method, split, got[method][split], value)
 
 
@@ -109,3 +109,23 @@ def test_story_bench_overrides_reach_every_run_and_its_command():
     assert command(a) == "python -m core bench story --seeds 1 --steps 50 --lr 0.0001 --beta 0.3 " \
                          "--data colour_bias=0.5"
     assert overrides(build_parser().parse_args(["bench", "story"])) == {}
+
+
+def test_new_class_rows_add_up_to_the_new_split_and_are_printed(tmp_path):
+    """Open class, per seed: each new class's accuracy among the new names under zero-shot, fine-tune and CLIPood.
+    Their mean is the run's own `new` accuracy (every class has as many test images), so the rows score the same
+    images among the same candidates as the evaluator; the markdown lists them, most eroded by fine-tuning first."""
+    from core.data.toy import TOY_BASE
+    from core.world.render import SHAPES
+
+    got = run_setting("open_class", 0, tmp_path, {"steps": 6, "lr": 1e-3, "data_options": {"eval_per": 6}})
+    per = got[NEW_CLASSES]
+    assert list(per) == [c for c in SHAPES if c not in TOY_BASE]
+    for row in ("zeroshot", "finetune", "clipood"):
+        assert sum(v[row] for v in per.values()) / len(per) == pytest.approx(got[row]["new"], abs=0.01), row
+    assert all(v["finetune_mistakes_for"] in (None, *per) and v["finetune_mistakes_for"] != c for c, v in per.items())
+    report = {"results": {"open_class": [got]}, "zeroshot_domains": {"photo": 50.0}, "checks": []}
+    md = markdown(report, 1, 60.0, "python -m core bench story --seeds 1").splitlines()
+    listed = [line.split(" | ")[0].lstrip("| ") for line in md if line.startswith("| ") and line.split(" | ")[0][2:] in per]
+    erosion = {c: v["finetune"] - v["zeroshot"] for c, v in per.items()}
+    assert listed == sorted(per, key=erosion.get)
