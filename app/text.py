@@ -124,7 +124,8 @@ beside CLIPood: it is a strong baseline. What the world does **not** model: any 
 and captions, more than one shortcut, more than one kind of transferable gap. And it is small: fine-tuning on the
 base classes erodes the distinctions between *new* classes within few steps, and no weight average keeps them all,
 so in the open-class setting CLIPood beats fine-tuning on new classes but stays below zero-shot there, where the
-paper measures the two level.
+paper measures the two level. The README's per-new-class table shows which new classes lose most and what
+fine-tuning mistakes them for: neighbours no base class needed told apart.
 The *Embeddings* tab maps a run's image features with the class texts: compare a fine-tuned run's map with
 zero-shot's on the target styles.
 
