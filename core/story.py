@@ -7,11 +7,11 @@ the toy defaults and of every story number in the README.
     python -m core bench story --seeds 3 --readme README.md
 
 Two runs per (setting, seed) cover all seven methods: a ``finetune`` run that also tracks BMA, EMA and WiSE-FT on
-its trajectory, and a ``clipood`` run whose last weights are ``mms``. Default hyperparameters throughout (``--model``,
-``--data``, ``--lr``, ``--lam``, ``--beta``, ``--steps`` override them for experiments). Besides the default split the bench runs
-other choices of sources/targets and of base/new classes (``ALT_SPLITS``) and says whether the paper's ordering holds
-there too. Prints markdown tables (mean ± std over seeds; for open class also each new class, to show which
-distinctions fine-tuning erodes) and the checks, and writes JSON.
+its trajectory, and a ``clipood`` run whose last weights are ``mms``. Default hyperparameters throughout
+(``--model``, ``--data``, ``--lr``, ``--lam``, ``--beta``, ``--steps`` override them for experiments). Besides the
+default split the bench runs other choices of sources/targets and of base/new classes (``ALT_SPLITS``) and says
+whether the paper's ordering holds there too. Prints markdown tables (mean ± std over seeds; for open class also
+each new class, to show which distinctions fine-tuning erodes) and the checks, and writes JSON.
 """
 
 from __future__ import annotations
