@@ -16,6 +16,7 @@ from .config import (
     RECIPE_CHOICES,
     TOY_BETA_BY_SETTING,
     TOY_HPARAMS,
+    TOY_LR_BY_SETTING,
     ConfigError,
     RunConfig,
 )
@@ -73,7 +74,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=None, help="images per step, or per source domain with "
                    f"--sampler per_domain (default: the recipe's; toy {TOY_HPARAMS['batch_size']})")
     g.add_argument("--lr", type=float, default=None,
-                   help=f"AdamW learning rate (default: toy {TOY_HPARAMS['lr']:g}, real {REAL_HPARAMS['lr']:g})")
+                   help=f"AdamW learning rate (default: toy by setting "
+                   f"{ {k: f'{v:g}' for k, v in TOY_LR_BY_SETTING.items()} }, real {REAL_HPARAMS['lr']:g})")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--warmup-frac", type=float, default=None, help="fraction of steps of linear warm-up "
                    f"(default: toy {TOY_HPARAMS['warmup_frac']}, real {REAL_HPARAMS['warmup_frac']})")

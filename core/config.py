@@ -18,6 +18,7 @@ from .recipes import (  # noqa: F401 - the toy/real defaults are re-exported for
     SAMPLERS,
     TOY_BETA_BY_SETTING,
     TOY_HPARAMS,
+    TOY_LR_BY_SETTING,
     Recipe,
     ema_decay_for,
     find,

@@ -119,3 +119,14 @@ def test_a_run_saved_before_recipes_resumes_with_pooled_batches():
     assert resolve(RunConfig.from_dict(saved)).sampler == "per_domain"  # what a plain reload would now pick
     old = resolve(RunConfig.from_saved(saved))
     assert (old.sampler, old.recipe, old.batch_size) == ("pooled", "ours", 32)
+
+
+def test_lr_defaults_toy_world_by_setting_and_real_data_untouched():
+    """The toy world's lr is per setting (open class lower: at the domain-shift lr fine-tuning on the base classes
+    erodes the new ones past what any average brings back); real data without a paper recipe keeps its one lr."""
+    from core.recipes import REAL_HPARAMS, TOY_LR_BY_SETTING
+
+    for setting in TOY_LR_BY_SETTING:
+        assert resolve(RunConfig(setting=setting)).lr == TOY_LR_BY_SETTING[setting], setting
+        assert resolve(RunConfig(setting=setting, dataset="folder:x", model="ViT-B-16")).lr == REAL_HPARAMS["lr"]
+    assert resolve(RunConfig(setting="open_class", lr=3e-4)).lr == 3e-4  # a given lr still wins
