@@ -201,7 +201,9 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
                 str(export.metrics_csv(rec, out / f"{run_id}-metrics.csv")),
                 str(export.figures_html(figs, out / f"{run_id}-figures.html", f"CLIPood Studio · run {run_id}"))]
 
-    def model_changed(model_, dataset_, setting_):
+    def defaults_changed(model_, dataset_, setting_):
+        """A new model or setting brings core's lr, λ, steps and β for it (the toy world's open class trains at its
+        own lr; a paper recipe is per setting)."""
         hp = ctx.hparams_for(model_, dataset_, setting_)
         values = (hp["lr"], hp["lam"], min(hp["steps"], caps.max_steps), hp["beta"])
         return tuple(gr.update(value=v) for v in values)
@@ -222,9 +224,9 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
     export_btn.click(export_run, [current_run, browser_runs], [export_files], api_name="export_run")
     open_btn.click(show_run, [run_picker, browser_runs], outputs, api_name="open_run")
     run_picker.input(show_run, [run_picker, browser_runs], outputs, api_visibility="private")
-    model.input(model_changed, [model, data.dataset, data.setting], [lr, lam, steps, beta], api_visibility="private")
+    for trigger in (model, data.setting):
+        trigger.input(defaults_changed, [model, data.dataset, data.setting], [lr, lam, steps, beta],
+                      api_visibility="private")
     method.change(method_changed, [method], [lam], api_visibility="private")
-    data.setting.input(lambda s, m, ds: ctx.beta_for(s, m, ds), [data.setting, model, data.dataset], [beta],
-                       api_visibility="private")
     view.show_run = show_run
     return view

@@ -1,0 +1,33 @@
+"""The views' wiring (app/views/): handlers found in the built Blocks by the component and event that trigger them,
+called as Gradio would call them."""
+
+import gradio as gr
+import pytest
+
+from app.options import AppOptions
+from app.ui import build_app
+from core.config import defaults_for
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return build_app(AppOptions(runs_dir=tmp_path_factory.mktemp("runs"), warmup=False))
+
+
+def _handler(demo, label: str, kind, event: str):
+    block = next(b for b in demo.blocks.values() if isinstance(b, kind) and b.label == label)
+    fns = [f for f in demo.fns.values() if (block._id, event) in [tuple(t) for t in f.targets]]
+    assert len(fns) == 1, f"{label}.{event}: {len(fns)} handlers"
+    return fns[0]
+
+
+def test_choosing_a_setting_brings_cores_defaults_for_it(demo):
+    """The toy world's open class trains at its own lr: picking the setting must put core's value in the form
+    (lr, λ, steps and β, as picking a model does), or a Studio run would not be the default the story measures."""
+    fn = _handler(demo, "Setting", gr.Radio, "input")
+    assert [o.label.split(" (")[0] for o in fn.outputs] == ["Learning rate", "λ", "Steps", "β"]
+    for setting in ("domain_shift", "open_class", "in_the_wild"):
+        hp = defaults_for("toy-shapes", "toy-clip", setting)
+        got = [u["value"] for u in fn.fn("toy-clip", "toy-shapes", setting)]
+        assert got == [hp["lr"], hp["lam"], hp["steps"], hp["beta"]], setting
+    assert defaults_for(setting="open_class")["lr"] != defaults_for(setting="domain_shift")["lr"]
