@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import TOY_HPARAMS
+from core.config import TOY_HPARAMS, defaults_for
 from core.data.toy import TOY_DEFAULTS
 from core.models import TOY_CLIP_DIR
 
@@ -68,7 +68,6 @@ class Defaults:
     setting: str = "domain_shift"
     steps: int = int(TOY_HPARAMS["steps"])
     batch_size: int = int(TOY_HPARAMS["batch_size"])
-    lr: float = float(TOY_HPARAMS["lr"])
     lam: float = float(TOY_HPARAMS["lam"])
     seed: int = 0
     colour_bias: float = float(TOY_DEFAULTS["colour_bias"])
@@ -76,6 +75,11 @@ class Defaults:
     eval_per: int = int(TOY_DEFAULTS["eval_per"])
     whatif: bool = False  # five more models in the final evaluation (about 12 s on 2 cores); the lesson turns it on
     embed_points: int = 2000
+
+    @property
+    def lr(self) -> float:
+        """Core's lr for this model, data and setting (the toy world's open class has its own), never a copy."""
+        return float(defaults_for(self.dataset, self.model, self.setting)["lr"])
 
 
 @dataclass(frozen=True)
