@@ -94,9 +94,6 @@ class AppContext:
         """Core's defaults for this run (``core.config.defaults_for``): the form never keeps its own copy."""
         return defaults_for(dataset, model, setting)
 
-    def beta_for(self, setting: str, model: str | None = None, dataset: str | None = None) -> float:
-        return self.hparams_for(model or self.defaults.model, dataset or self.defaults.dataset, setting)["beta"]
-
     # -- sessions and runs ---------------------------------------------------------------------------------------
     def token(self, run_id: str) -> str:
         """What a browser keeps of a run it started: the id signed with the server's secret, so a page can only
@@ -210,6 +207,6 @@ class AppContext:
         data = configure.DataChoice(dataset=d.dataset, setting=d.setting, colour_bias=d.colour_bias, shots=d.shots,
                                     eval_per=d.eval_per, sources=src or None, targets=tgt or None)
         return configure.build_config(data, model=d.model, method=d.method, steps=d.steps, batch_size=d.batch_size,
-                                      lr=d.lr, lam=d.lam, beta=self.beta_for(d.setting), seed=d.seed,
+                                      lr=d.lr, lam=d.lam, beta=d.beta, seed=d.seed,
                                       whatif=d.whatif, opts=self.options)
 

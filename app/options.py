@@ -81,6 +81,11 @@ class Defaults:
         """Core's lr for this model, data and setting (the toy world's open class has its own), never a copy."""
         return float(defaults_for(self.dataset, self.model, self.setting)["lr"])
 
+    @property
+    def beta(self) -> float:
+        """Core's BMA beta for this model, data and setting (per setting for real data), never a copy."""
+        return float(defaults_for(self.dataset, self.model, self.setting)["beta"])
+
 
 @dataclass(frozen=True)
 class AppOptions:

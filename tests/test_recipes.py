@@ -12,10 +12,12 @@ from core.recipes import (
     BETA_BY_SETTING,
     ITERS_PER_EPOCH,
     OFFICIAL_NAMES,
+    REAL_HPARAMS,
     RECIPES,
     SCRIPTS,
     TOY_BETA_BY_SETTING,
     TOY_HPARAMS,
+    TOY_LR_BY_SETTING,
     describe,
     ema_decay_for,
     find,
@@ -124,8 +126,6 @@ def test_a_run_saved_before_recipes_resumes_with_pooled_batches():
 def test_lr_defaults_toy_world_by_setting_and_real_data_untouched():
     """The toy world's lr is per setting (open class lower: at the domain-shift lr fine-tuning on the base classes
     erodes the new ones past what any average brings back); real data without a paper recipe keeps its one lr."""
-    from core.recipes import REAL_HPARAMS, TOY_LR_BY_SETTING
-
     for setting in TOY_LR_BY_SETTING:
         assert resolve(RunConfig(setting=setting)).lr == TOY_LR_BY_SETTING[setting], setting
         assert resolve(RunConfig(setting=setting, dataset="folder:x", model="ViT-B-16")).lr == REAL_HPARAMS["lr"]

@@ -85,7 +85,7 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
             method = gr.Dropdown([(f"{m.name} — {m.description}", m.name) for m in METHODS.values()],
                                  value=d.method, label="Method", elem_id="train-method")
             lam = gr.Slider(0, 2, value=d.lam, step=0.05, label="λ (margin)", info=text.LAM_HELP)
-            beta = gr.Slider(0.05, 5, value=ctx.beta_for(d.setting), step=0.05, label="β (BMA)", info=text.BETA_HELP)
+            beta = gr.Slider(0.05, 5, value=d.beta, step=0.05, label="β (BMA)", info=text.BETA_HELP)
             lr = gr.Number(value=d.lr, label="Learning rate")
             with gr.Row():
                 # (no minimum/maximum here: the form check names the field and the server's cap)
