@@ -12,6 +12,10 @@ import json
 import os
 import sys
 
+from core.hardware import spin_openmp_workers
+
+spin_openmp_workers()  # before anything imports torch: OpenMP reads it once (core/hardware.py says why)
+
 try:  # ZeroGPU needs `spaces` imported before anything touches CUDA; a no-op where it is not installed
     import spaces  # noqa: F401
 except ImportError:

@@ -7,7 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from core.config import ConfigError, RunConfig, curve_eval_subsample, resolve
+from core.config import ConfigError, RunConfig, resolve
 from core.data.registry import DATASETS, SCHEMES, dataset_option_names, list_datasets
 from core.data.toy import TOY_DEFAULTS
 
@@ -126,8 +126,7 @@ def build_config(d: DataChoice, *, model: str, method: str, steps, batch_size, l
                     base_classes=(d.base_classes or None) if d.setting != "domain_shift" else None,
                     method=method, steps=steps, batch_size=batch, sampler="pooled", lr=_num("lr", lr, float),
                     lam=_num("lam", lam, float), beta=_num("beta", beta, float), seed=_num("seed", seed, int, 0),
-                    track=track, data_options=data_options(d, opts), eval_subsample=curve_eval_subsample(d.dataset),
-                    max_seconds=caps.max_seconds)
+                    track=track, data_options=data_options(d, opts), max_seconds=caps.max_seconds)
     try:
         return resolve(cfg)
     except ConfigError as e:

@@ -74,8 +74,8 @@ def empty_figure(message: str, title: str = "", revision: str = "empty") -> go.F
 def accuracy_curves(rec: RunRecord, splits: list[str] | None = None, revision: str = "acc") -> go.Figure:
     """One panel per split: zero-shot reference (dashed), fine-tuned (current) and averaged weights over steps.
 
-    Points evaluated on different image sets never share a line. On every image (the embedded world) each model is
-    one line and the zero-shot reference is the full-split value. On a subsample the lines and the dashed zero-shot
+    Points evaluated on different image sets never share a line. On every image (``EVERY_IMAGE``) each model is one
+    line and the zero-shot reference is the full-split value. On a subsample the lines and the dashed zero-shot
     reference are that subsample (like for like) and the final full evaluations are separate diamonds labelled
     "(all images)"."""
     splits = splits or rec.split_names()

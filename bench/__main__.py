@@ -18,7 +18,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from .common import RESULTS, ROOT
+from core.hardware import spin_openmp_workers
+
+if sys.argv[1:2] == ["space"]:  # the Studio is served in this process: set up as app.py sets it up, before torch
+    spin_openmp_workers()
+
+from .common import RESULTS, ROOT  # noqa: E402 - after the OpenMP environment
 
 
 def _csv(s: str) -> list[str]:

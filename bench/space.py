@@ -131,11 +131,13 @@ def studio(steps: int | None, whatif: bool) -> dict:
     """One default run in the served Studio (see module doc)."""
     from app.options import Defaults
     from core.config import RunConfig
+    from core.hardware import SERVED_OPENMP_ENV
     from core.step import use_bf16
 
     d = Defaults()
     res: dict = {"model": d.model, "steps": steps or d.steps, "whatif": whatif,
-                 "cpu_bf16_autocast": use_bf16(RunConfig(), __import__("torch").device("cpu"))}
+                 "cpu_bf16_autocast": use_bf16(RunConfig(), __import__("torch").device("cpu")),
+                 "openmp_env": {k: os.environ.get(k) for k in SERVED_OPENMP_ENV}}
     args = dict(data_upload=None, browser_runs=[], whatif=whatif)
     if steps:
         args["steps"] = steps

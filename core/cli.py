@@ -12,8 +12,10 @@ from pathlib import Path
 
 from .config import (
     BETA_BY_SETTING,
+    PRECISIONS,
     REAL_HPARAMS,
     RECIPE_CHOICES,
+    STORY_PRECISION,
     TOY_BETA_BY_SETTING,
     TOY_HPARAMS,
     TOY_LR_BY_SETTING,
@@ -164,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--beta", type=float, default=None, help="BMA beta in every setting instead of each one's default")
     st.add_argument("--data", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                     help="toy-shapes option instead of its default, e.g. --data colour_bias=0.5")
+    st.add_argument("--precision", choices=PRECISIONS, default=STORY_PRECISION,
+                    help="every run's precision: fp32 by default, so the committed table reproduces on any CPU (auto "
+                         "follows this CPU's bf16 units)")
     st.add_argument("--no-alt", action="store_true", help="skip the other source/target and base/new splits")
     st.add_argument("--alt-seeds", type=int, default=1, help="seeds for each other split (the first N of --seeds)")
     from .sweep import add_sweep_parser

@@ -147,7 +147,7 @@ class Run:
 
     def zeroshot_curve_point(self) -> EvalEvent:
         """Step 0 of the curves: the zero-shot weights on the subsample, as every model's first point. When the
-        subsample is every image (the embedded world in the Studio) this is the full zero-shot evaluation itself,
+        subsample is every image (``EVERY_IMAGE``) this is the full zero-shot evaluation itself,
         done once: the end of the run reuses it."""
         if self.evaluator.subsample_is_full():
             zs = dict(self.full_zeroshot())

@@ -225,13 +225,17 @@ def text_similarity(bundle: ClipBundle, classes: list[str], templates=("a photo 
 
 
 @torch.no_grad()
-def embed_images(visual: torch.nn.Module, pipeline: ImagePipeline, images: list, batch: int = 256) -> np.ndarray:
-    """(N, D) L2-normalised image features of a list of images (uint8 CHW tensors or PIL)."""
+def embed_images(visual: torch.nn.Module, pipeline: ImagePipeline, images: list, batch: int = 256,
+                 amp: bool = False) -> np.ndarray:
+    """(N, D) L2-normalised image features of a list of images (uint8 CHW tensors or PIL); bf16 autocast when
+    ``amp`` (as the run that made the weights evaluated them)."""
     device = next(visual.parameters()).device
     out = []
     for i in range(0, len(images), batch):
         x = pipeline.normalise(pipeline.raw(images[i:i + batch]).to(device))
-        out.append(F.normalize(visual(x).float(), dim=-1).cpu())
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            f = visual(x)
+        out.append(F.normalize(f.float(), dim=-1).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -319,7 +323,10 @@ class RunModels:
 
     def embed(self, name: str, indices) -> np.ndarray:
         visual = self.visual(name)
-        parts = load_batched(self.table, indices, lambda ims: [embed_images(visual, self.pipeline, ims)])
+        from .step import use_bf16
+
+        amp = use_bf16(self.config, self.device)  # the run's own precision: features as its evaluations saw them
+        parts = load_batched(self.table, indices, lambda ims: [embed_images(visual, self.pipeline, ims, amp=amp)])
         return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
 
     def predict(self, features: np.ndarray) -> np.ndarray:

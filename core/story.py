@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import RunConfig
+from .config import STORY_PRECISION, RunConfig
 from .engine import run_to_end
 from .explore import FINAL, RESULT, ZEROSHOT, RunModels
 from .world.render import SHAPES
@@ -238,8 +238,9 @@ def _per_new_class(res: dict) -> list[str]:
 
 
 def markdown(report: dict, seeds: int, wall: float, cmd: str) -> str:
-    lines = [f"Measured with `{cmd}` ({seeds} seeds, default hyperparameters, {wall / 60:.1f} min on this machine). "
-             "Accuracy in %, mean ± std over seeds.", ""]
+    precision = report.get("precision", STORY_PRECISION)
+    lines = [f"Measured with `{cmd}` ({seeds} seeds, default hyperparameters, {precision} runs, {wall / 60:.1f} min on "
+             "this machine). Accuracy in %, mean ± std over seeds.", ""]
     lines += table(report["results"]) + _per_target(report["results"]) + _per_new_class(report["results"])
     lines += ["", "Who wins where (mean over seeds, best first):", ""] + winners(report["results"])
     zs = report["zeroshot_domains"]
@@ -274,7 +275,9 @@ HPARAM_FLAGS = ("steps", "lr", "lam", "beta")
 
 
 def overrides(a) -> dict:
+    """Every run's config fields that ``bench story``'s flags set (its precision always: ``STORY_PRECISION``)."""
     over = {k: getattr(a, k) for k in HPARAM_FLAGS if getattr(a, k, None) is not None}
+    over["precision"] = getattr(a, "precision", STORY_PRECISION)
     if getattr(a, "model", None):
         over["model"] = a.model
     if getattr(a, "data", None):
@@ -288,6 +291,8 @@ def command(a) -> str:
         if getattr(a, k, None) is not None:
             parts += [f"--{k}", str(getattr(a, k))]
     parts += [f"--data {k}={v}" for k, v in (getattr(a, "data", None) or [])]
+    if getattr(a, "precision", STORY_PRECISION) != STORY_PRECISION:
+        parts += ["--precision", a.precision]
     if getattr(a, "no_alt", False):
         parts.append("--no-alt")
     return " ".join(parts)
@@ -312,7 +317,7 @@ def main(a) -> int:
             alt_seeds = seeds[: getattr(a, "alt_seeds", 1)]
             alts[name] = _run_all(settings, alt_seeds, alt_over, Path(tmp), save, saved.setdefault(name, {}))
     zs = zeroshot_domains(over.get("model", "toy-clip"))
-    report = {"command": command(a), "results": res, "zeroshot_domains": zs,
+    report = {"command": command(a), "precision": over["precision"], "results": res, "zeroshot_domains": zs,
               "checks": world_checks(zs) + ordering_checks(res),
               "alt_splits": {n: {"results": r, "checks": ordering_checks(r)} for n, r in alts.items()}}
     report["wall_s"] = time.time() - t0

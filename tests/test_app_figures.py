@@ -112,11 +112,11 @@ def test_accuracy_curves(rec):
 
 
 def test_accuracy_curves_on_every_image_are_one_line_each(rec):
-    """The embedded world evaluates every image at every point: one line per model, the last point on it, and the
-    zero-shot reference is the full-split value."""
-    from core.config import curve_eval_subsample
+    """A run that evaluates every image at every point (``EVERY_IMAGE``): one line per model, the last point on it,
+    and the zero-shot reference is the full-split value."""
+    from core.config import EVERY_IMAGE
 
-    rec.config = {**CFG, "eval_subsample": curve_eval_subsample("toy-shapes")}
+    rec.config = {**CFG, "eval_subsample": EVERY_IMAGE}
     fig = figures.accuracy_curves(rec)
     assert list(traces(fig, "fine-tuned (current weights)")[0].y) == [52.0, 70.0, 80.0]
     assert list(traces(fig, "zero-shot")[0].y) == [50.0, 50.0]

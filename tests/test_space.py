@@ -279,6 +279,35 @@ def test_bf16_units_are_read_from_the_cpu_flags(cpuinfo, expected):
     assert bf16_units(cpuinfo) is expected
 
 
+SEE_TORCH_IMPORT = """
+import json, os, runpy, sys
+seen = []
+sys.addaudithook(lambda ev, args: ev == "import" and args[0] == "torch" and not seen and seen.append(
+    {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}))
+runpy.run_path("app.py", run_name="studio")  # app.py's top, as `python app.py` runs it (main() not called)
+import app.ui  # the app's modules import torch
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.parametrize("user_value", [None, "PASSIVE"])
+def test_the_app_sets_its_openmp_environment_before_torch_is_imported(user_value):
+    """app.py sets core.hardware.SERVED_OPENMP_ENV before anything imports torch (libgomp reads it once, when it
+    loads); a value already in the environment wins."""
+    from core.hardware import SERVED_OPENMP_ENV, spin_openmp_workers
+
+    env = {k: v for k, v in os.environ.items() if k not in SERVED_OPENMP_ENV}
+    if user_value:
+        env["OMP_WAIT_POLICY"] = user_value
+    out = subprocess.run([sys.executable, "-c", SEE_TORCH_IMPORT], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    at_torch_import = json.loads(out.strip().splitlines()[-1])
+    assert at_torch_import == [{**SERVED_OPENMP_ENV, **({"OMP_WAIT_POLICY": user_value} if user_value else {})}]
+    environ = {"GOMP_SPINCOUNT": "5"}
+    assert spin_openmp_workers(environ) is False  # (this process imported torch long ago)
+    assert environ == {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "5"}
+
+
 def test_bench_space_writes_json_and_only_its_block_of_the_markdown(tmp_path):
     """``python -m bench space`` (install section: no run) writes its JSON and replaces only the space block."""
     from bench.space import MARK_END, MARK_START, run_space

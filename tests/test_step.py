@@ -174,3 +174,23 @@ def test_trainer_step_leaves_the_loss_unread_off_the_cadence_and_names_a_bad_los
     assert trainer.step(0, x, y).loss is not None
     assert trainer.step(1, x * float("nan"), y).loss is None  # not read back: not checked on this step
     assert str(NonFiniteLoss(float("nan"), 7)) == "loss became nan at step 7"
+
+
+def _attention_ops(amp: bool) -> set[str]:
+    """The attention ops a training forward + backward of an attention layer runs on CPU (torch's profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.manual_seed(0)
+    attn = torch.nn.MultiheadAttention(16, 2, batch_first=True)
+    model = lambda x: attn(x, x, x, need_weights=False)[0].mean(1)  # noqa: E731
+    x, y, text = torch.randn(4, 5, 16), torch.tensor([0, 1, 2, 0]), F.normalize(torch.randn(3, 16), dim=-1)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step_loss(model, x, y, text, 0.2, 10.0, amp).backward()
+    return {e.key for e in prof.key_averages() if "attention" in e.key}
+
+
+def test_a_bf16_training_step_on_cpu_runs_the_math_attention_kernel():
+    """On CPU under bf16 autocast the step's attention is the math kernel (its backward is plain matmuls; the fused
+    CPU kernel's backward was the slowest op of an embedded-model step); without autocast torch chooses."""
+    assert not any("flash" in k for k in _attention_ops(amp=True)), _attention_ops(amp=True)
+    assert any("flash" in k for k in _attention_ops(amp=False)), _attention_ops(amp=False)

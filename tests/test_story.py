@@ -86,7 +86,7 @@ def test_committed_story_numbers_reproduce(setting, tmp_path):
     committed = json.loads(COMMITTED.read_text())
     assert "--model" not in committed["command"] and "--data" not in committed["command"], committed["command"]
     want = committed["results"][setting][0]
-    got = run_setting(setting, 0, tmp_path, {})
+    got = run_setting(setting, 0, tmp_path, {"precision": committed.get("precision", "fp32")})  # (as measured)
     for method in ROWS:
         for split, value in want[method].items():
             assert got[method][split] == pytest.approx(value, abs=0.25), (method, split, got[method][split], value)
@@ -96,19 +96,21 @@ def test_story_bench_overrides_reach_every_run_and_its_command():
     """`bench story --beta/--lr/--steps/--data` become every run's config and are named in the printed command, so
     an experiment's table says what it ran (beta replaces each setting's own default)."""
     from core.cli import build_parser
-    from core.config import RunConfig, resolve
+    from core.config import STORY_PRECISION, RunConfig, resolve
     from core.story import command, overrides
 
     a = build_parser().parse_args(["bench", "story", "--seeds", "1", "--beta", "0.3", "--lr", "1e-4", "--steps", "50",
                                    "--data", "colour_bias=0.5"])
     over = overrides(a)
-    assert over == {"steps": 50, "lr": 1e-4, "beta": 0.3, "data_options": {"colour_bias": 0.5}}
+    assert over == {"steps": 50, "lr": 1e-4, "beta": 0.3, "data_options": {"colour_bias": 0.5}, "precision": "fp32"}
     for setting in ("domain_shift", "open_class", "in_the_wild"):
         cfg = resolve(RunConfig(setting=setting, method="clipood", **over))
         assert (cfg.beta, cfg.lr, cfg.steps) == (0.3, 1e-4, 50)
     assert command(a) == "python -m core bench story --seeds 1 --steps 50 --lr 0.0001 --beta 0.3 " \
                          "--data colour_bias=0.5"
-    assert overrides(build_parser().parse_args(["bench", "story"])) == {}
+    assert overrides(build_parser().parse_args(["bench", "story"])) == {"precision": STORY_PRECISION}
+    bf16 = build_parser().parse_args(["bench", "story", "--seeds", "1", "--precision", "bf16"])
+    assert overrides(bf16)["precision"] == "bf16" and command(bf16).endswith("--seeds 1 --precision bf16")
 
 
 def test_new_class_rows_add_up_to_the_new_split_and_are_printed(tmp_path):
