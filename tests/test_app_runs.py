@@ -282,25 +282,32 @@ def test_run_lists_mark_a_failed_run_and_show_its_label(tmp_path, tiny_cfg):
     assert ctx.runs.record(rid).label == ""
 
 
-def test_a_studio_run_on_the_embedded_world_draws_every_point_on_every_image(tmp_path):
-    """Issue 15, honest curves: the app's config takes core's choice (every image of the embedded world), so the
-    step-0 zero-shot point of the curve is the full zero-shot value the run reports, and the record says so."""
+def test_a_studio_run_takes_cores_curve_subsample_and_keeps_full_evaluations_apart(tmp_path):
+    """Issue 16: the app's config takes core's fixed curve subsample (``RunConfig.eval_subsample``, the CLI's) for
+    every dataset, the embedded world included. On a grid no larger than it every point is every image (one line; the
+    step-0 point is the full zero-shot value); on the default grid the lines are the subsample and the final full
+    evaluations are separate points, which the record says."""
     from app.configure import DataChoice, build_config
     from app.records import RunRecord
+    from core.config import RunConfig
     from core.engine import train
 
     opts = AppOptions(runs_dir=tmp_path / "runs", warmup=False)
-    cfg = build_config(DataChoice(shots=4, eval_per=3), model="tiny-random", method="clipood", steps=4,
-                       batch_size=8, lr=1e-4, lam=0.3, beta=0.5, seed=0, whatif=False, opts=opts)
-    events = [e.to_dict() for e in train(cfg, tmp_path / "run")]
-    rec = RunRecord.from_events(events)
-    assert rec.curve_images() is None
-    _, first, full = rec.curve("zeroshot", "ood")
-    assert full == [False] and first == [rec.zeroshot["ood"]]  # a step-0 point on the same images as the final one
-    sub_cfg = build_config(DataChoice(dataset="zip:", path="x.zip", uploaded=True), model="tiny-random",
-                           method="clipood", steps=4, batch_size=8, lr=1e-4, lam=0.3, beta=0.5, seed=0, whatif=False,
-                           opts=opts)
-    assert sub_cfg.eval_subsample < cfg.eval_subsample  # other data: core's fixed subsample
+
+    def run(choice: DataChoice, name: str) -> RunRecord:
+        cfg = build_config(choice, model="tiny-random", method="clipood", steps=4, batch_size=8, lr=1e-4, lam=0.3,
+                           beta=0.5, seed=0, whatif=False, opts=opts)
+        assert cfg.eval_subsample == RunConfig.eval_subsample
+        return RunRecord.from_events([e.to_dict() for e in train(cfg, tmp_path / name)])
+
+    small = run(DataChoice(shots=4, eval_per=3), "small")
+    assert small.curve_images() is None
+    _, first, full = small.curve("zeroshot", "ood")
+    assert full == [False] and first == [small.zeroshot["ood"]]  # a step-0 point on the same images as the final one
+    default_grid = run(DataChoice(shots=4), "default-grid")
+    assert default_grid.curve_images() == RunConfig.eval_subsample
+    steps, _, full = default_grid.curve("current", "ood")
+    assert full[-1] and not any(full[:-1]) and steps[-1] == 4  # the end: every image, apart from the lines
 
 
 def test_teaching_comparison_bars_are_each_methods_change_against_zero_shot(tmp_path, tiny_cfg):
