@@ -26,6 +26,7 @@ import torch
 
 from core import engine, evaluator
 from core.config import TOY_HPARAMS, RunConfig
+from core.hardware import SERVED_OPENMP_ENV
 from core.models import TOY_CLIP_DIR
 
 from .common import ROOT, median
@@ -119,10 +120,14 @@ def _spawn(cmd: list[str], env: dict | None = None, cwd: Path = ROOT, timeout: f
 
 
 def _env() -> dict:
-    """Child environment: offline, this checkout importable, and the same torch thread count as this process."""
+    """Child environment: offline, this checkout importable, the same torch thread count as this process, and
+    OpenMP's own defaults (``bench space`` sets the app's ``SERVED_OPENMP_ENV`` for its served Studio only)."""
     env = dict(os.environ)
     env.setdefault("HF_HUB_OFFLINE", "1")
     env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+    for key, value in SERVED_OPENMP_ENV.items():  # the CLI as a user runs it, without the served app's setting
+        if env.get(key) == value:
+            del env[key]
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
 

@@ -35,8 +35,9 @@ def cpu_bf16_units() -> bool:
 # app has several (gradio's main thread, the worker thread a run streams on), and once a process holds more OpenMP
 # threads than CPUs libgomp cuts the workers' spin-wait from 300,000 to 1,000 iterations, so between two small ops
 # they sleep and every op waits for a futex wake-up: on 2 cores a Studio run's steps took 60 ms on gradio's worker
-# thread against 38 ms on the main thread. ACTIVE with an explicit spin count keeps the usual 300,000 in that case
-# too (idle workers still go to sleep after it; ACTIVE alone would spin for ever and halve the run's speed).
+# thread against 38 ms on the main thread (a scratch A/B; `python -m bench space` measures the served run). ACTIVE
+# with an explicit spin count keeps the usual 300,000 in that case too (idle workers still go to sleep after it;
+# ACTIVE alone would spin for ever and halve the run's speed).
 SERVED_OPENMP_ENV = {"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "300000"}
 
 

@@ -34,8 +34,9 @@ def make_optimizer(params, lr: float, weight_decay: float, device: torch.device)
 
 def training_attention(device: torch.device, amp: bool):
     """The attention kernel of a training forward (its backward follows it): on CPU under bf16 autocast the math
-    kernel, elsewhere torch's choice. The fused CPU kernel's backward took 29 % of an embedded-model step, and the
-    math kernel made the step 20 % faster in bf16 and no slower in fp32 (``python -m bench steps``)."""
+    kernel, elsewhere torch's choice. In a profile of an embedded-model step the fused CPU kernel's backward was its
+    slowest op; in a scratch A/B the math kernel made the step 20 % faster in bf16 and no faster in fp32 (so fp32 keeps
+    torch's choice)."""
     return sdpa_kernel([SDPBackend.MATH]) if device.type == "cpu" and amp else contextlib.nullcontext()
 
 
