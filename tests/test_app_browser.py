@@ -355,15 +355,19 @@ def test_results_table_shows_its_last_column_and_every_plot_offers_a_png(studio,
     page.locator("#train-start").click()
     page.wait_for_function("() => document.querySelector('#train-status').innerText.includes('Finished')",
                            timeout=300 * 1000)
-    page.wait_for_timeout(1500)
-    clipped = page.evaluate("""() => {
+    clipped_heads = """() => {
         const table = document.querySelector('#train-results');
         const box = table.getBoundingClientRect();
         const heads = Array.from(table.querySelectorAll('th, thead td'));
         return heads.filter(h => h.offsetParent !== null).map(h => {
             const r = h.getBoundingClientRect();
             return {text: h.innerText, right: r.right, visible: box.right}; })
-          .filter(h => h.right > h.visible + 1); }""")
+          .filter(h => h.right > h.visible + 1); }"""
+    try:  # (the table lays out again after its rows arrive: give it a few seconds under load, then judge)
+        page.wait_for_function(f"() => ({clipped_heads})().length === 0", timeout=10 * 1000)
+    except sync_api.TimeoutError:
+        pass
+    clipped = page.evaluate(clipped_heads)
     assert not clipped, clipped
     for plot in ("train-acc", "train-loss", "train-whatif"):
         page.hover(f"#{plot} .js-plotly-plot")
