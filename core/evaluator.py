@@ -37,6 +37,14 @@ def text_features_cached(bundle, classes: list[str], templates, ensemble: bool, 
         bundle.model, bundle.tokenizer, [c.replace("_", " ") for c in classes], templates, device, ensemble))
 
 
+def image_features(visual: torch.nn.Module, x: torch.Tensor, amp: bool) -> torch.Tensor:
+    """L2-normalised fp32 features of a normalised image batch (bf16 autocast when ``amp``): what every evaluation
+    and every embedding of a run's weights computes, so both see the same features."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+        f = visual(x)
+    return F.normalize(f.float(), dim=-1)
+
+
 @torch.no_grad()
 def embed_rows(visual: torch.nn.Module, images: torch.Tensor, rows: np.ndarray, pipeline: ImagePipeline,
                device: torch.device, amp: bool, batch: int | None = None) -> torch.Tensor:
@@ -45,10 +53,7 @@ def embed_rows(visual: torch.nn.Module, images: torch.Tensor, rows: np.ndarray, 
     batch = batch or EVAL_BATCH.get(device.type, EVAL_BATCH_ACCELERATOR)
     out = []
     for i in range(0, len(rows), batch):
-        x = pipeline.normalise(images[rows[i:i + batch]].to(device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            f = visual(x)
-        out.append(F.normalize(f.float(), dim=-1))
+        out.append(image_features(visual, pipeline.normalise(images[rows[i:i + batch]].to(device)), amp))
     return torch.cat(out)
 
 

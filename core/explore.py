@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .checkpoint import load_result, read_weight_sets
 from .clipood import beta_weights
@@ -26,9 +25,11 @@ from .data.images import rows_per_batch
 from .data.pipeline import ImagePipeline
 from .data.splits import Splits
 from .data.table import ImageTable
+from .evaluator import image_features
 from .lru import LRU
 from .models import ClipBundle, load_clip
 from .runstore import RunStore
+from .step import use_bf16
 
 # ----------------------------------------------------------------------------------------------- the Beta schedule
 
@@ -233,9 +234,7 @@ def embed_images(visual: torch.nn.Module, pipeline: ImagePipeline, images: list,
     out = []
     for i in range(0, len(images), batch):
         x = pipeline.normalise(pipeline.raw(images[i:i + batch]).to(device))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            f = visual(x)
-        out.append(F.normalize(f.float(), dim=-1).cpu())
+        out.append(image_features(visual, x, amp).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
 
 
@@ -244,7 +243,6 @@ def zeroshot_reference(cfg: RunConfig, device: str | torch.device = "cpu") -> di
     subsample as its intermediate evaluations) and ``full`` (the full splits, reported at the end)."""
     from .engine import prepare
     from .evaluator import SplitEvaluator, zeroshot_features
-    from .step import use_bf16
 
     cfg, device = resolve(cfg), torch.device(device)
     bundle, table, splits, pipeline, text = prepare(cfg, device)
@@ -323,8 +321,6 @@ class RunModels:
 
     def embed(self, name: str, indices) -> np.ndarray:
         visual = self.visual(name)
-        from .step import use_bf16
-
         amp = use_bf16(self.config, self.device)  # the run's own precision: features as its evaluations saw them
         parts = load_batched(self.table, indices, lambda ims: [embed_images(visual, self.pipeline, ims, amp=amp)])
         return np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
