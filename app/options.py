@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import TOY_HPARAMS, defaults_for
+from core.config import defaults_for
 from core.data.toy import TOY_DEFAULTS
 from core.models import TOY_CLIP_DIR
 
@@ -66,15 +66,21 @@ class Defaults:
     model: str = field(default_factory=default_model)
     method: str = "clipood"
     setting: str = "domain_shift"
-    steps: int = int(TOY_HPARAMS["steps"])
-    batch_size: int = int(TOY_HPARAMS["batch_size"])
-    lam: float = float(TOY_HPARAMS["lam"])
+    steps: int | None = None  # None: core's for this model, data and setting (defaults_for), as lr and beta
+    batch_size: int | None = None
+    lam: float | None = None
     seed: int = 0
     colour_bias: float = float(TOY_DEFAULTS["colour_bias"])
     shots: int = int(TOY_DEFAULTS["shots"])
     eval_per: int = int(TOY_DEFAULTS["eval_per"])
     whatif: bool = False  # five more models in the final evaluation (about 12 s on 2 cores); the lesson turns it on
     embed_points: int = 2000
+
+    def __post_init__(self):
+        core = defaults_for(self.dataset, self.model, self.setting)
+        for name, kind in (("steps", int), ("batch_size", int), ("lam", float)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, kind(core[name]))
 
     @property
     def lr(self) -> float:

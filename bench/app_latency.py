@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from core import engine, evaluator
-from core.config import TOY_HPARAMS, RunConfig
+from core.config import RunConfig, defaults_for
 from core.hardware import SERVED_OPENMP_ENV
 from core.models import TOY_CLIP_DIR
 
@@ -175,7 +175,7 @@ def default_run(model_id: str, repeats: int, tmp: Path, steps: int | None = None
            "note": "engine_images_per_s is the run's own figure (its clock includes the intermediate evaluations); "
                    "step_s is the median time between consecutive StepEvents (data + step, no evaluation)"}
     if steps is not None and steps_done and res["step_s"]:
-        default_steps = TOY_HPARAMS["steps"]
+        default_steps = defaults_for()["steps"]
         res["estimated_default_wall_s"] = res["wall_s"] + (default_steps - steps_done) * res["step_s"]
         res["estimate_note"] = (f"measured with {steps_done} steps; estimate = that wall + "
                                 f"{default_steps - steps_done} more steps at its median step time "

@@ -16,11 +16,10 @@ from .config import (
     REAL_HPARAMS,
     RECIPE_CHOICES,
     STORY_PRECISION,
-    TOY_BETA_BY_SETTING,
     TOY_HPARAMS,
-    TOY_LR_BY_SETTING,
     ConfigError,
     RunConfig,
+    toy_by_setting,
 )
 from .data.splits import SETTINGS
 from .methods import AVERAGES, METHODS
@@ -41,6 +40,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(2)
+
+
+def _toy(name: str) -> str:
+    """A toy default for a help text: one value, or its value in each setting where they differ."""
+    by = toy_by_setting(name)
+    if len(set(by.values())) == 1:
+        return f"{next(iter(by.values())):g}"
+    return "by setting " + ", ".join(f"{k} {v:g}" for k, v in by.items())
 
 
 def _csv(s: str) -> list[str]:
@@ -72,19 +79,18 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="comma-separated base classes (default: first half in label order)")
     g.add_argument("--method", default=d.method, choices=list(METHODS))
     g.add_argument("--steps", type=int, default=None,
-                   help=f"optimiser steps (default: toy {TOY_HPARAMS['steps']}, real {REAL_HPARAMS['steps']})")
+                   help=f"optimiser steps (default: toy {_toy('steps')}, real {REAL_HPARAMS['steps']})")
     g.add_argument("--batch-size", type=int, default=None, help="images per step, or per source domain with "
-                   f"--sampler per_domain (default: the recipe's; toy {TOY_HPARAMS['batch_size']})")
+                   f"--sampler per_domain (default: the recipe's; toy {_toy('batch_size')})")
     g.add_argument("--lr", type=float, default=None,
-                   help=f"AdamW learning rate (default: toy by setting "
-                   f"{ {k: f'{v:g}' for k, v in TOY_LR_BY_SETTING.items()} }, real {REAL_HPARAMS['lr']:g})")
+                   help=f"AdamW learning rate (default: toy {_toy('lr')}, real {REAL_HPARAMS['lr']:g})")
     g.add_argument("--weight-decay", type=float, default=d.weight_decay)
     g.add_argument("--warmup-frac", type=float, default=None, help="fraction of steps of linear warm-up "
                    f"(default: toy {TOY_HPARAMS['warmup_frac']}, real {REAL_HPARAMS['warmup_frac']})")
     g.add_argument("--lam", type=float, default=None, help="MMS margin strength (mms/clipood; default: toy "
-                   f"{TOY_HPARAMS['lam']}, real {REAL_HPARAMS['lam']}; forced to 0 for other methods)")
+                   f"{_toy('lam')}, real {REAL_HPARAMS['lam']}; forced to 0 for other methods)")
     g.add_argument("--beta", type=float, default=None,
-                   help=f"BMA Beta(beta, beta) (default by setting: toy {TOY_BETA_BY_SETTING}, real {BETA_BY_SETTING})")
+                   help=f"BMA Beta(beta, beta) (default: toy {_toy('beta')}, real by setting {BETA_BY_SETTING})")
     g.add_argument("--ema-decay", type=float, default=None,
                    help="EMA decay (default: a horizon of a fifth of the run, 1 - 5/steps: 0.99 at 500 steps)")
     g.add_argument("--wiseft-alpha", type=float, default=d.wiseft_alpha)

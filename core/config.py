@@ -16,13 +16,14 @@ from .recipes import (  # noqa: F401 - the toy/real defaults are re-exported for
     BETA_BY_SETTING,
     REAL_HPARAMS,
     SAMPLERS,
-    TOY_BETA_BY_SETTING,
+    TOY_BY_SETTING,
     TOY_HPARAMS,
-    TOY_LR_BY_SETTING,
     Recipe,
     ema_decay_for,
     find,
     ours,
+    toy_by_setting,
+    toy_hparams,
 )
 
 RECIPE_CHOICES = ("paper", "ours")

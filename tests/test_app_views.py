@@ -22,12 +22,13 @@ def _handler(demo, label: str, kind, event: str):
 
 
 def test_choosing_a_setting_brings_cores_defaults_for_it(demo):
-    """The toy world's open class trains at its own lr: picking the setting must put core's value in the form
-    (lr, λ, steps and β, as picking a model does), or a Studio run would not be the default the story measures."""
+    """The toy world's settings train with their own lr, λ, steps and batch: picking the setting must put core's
+    values in the form (as picking a model does), or a Studio run would not be the default the story measures."""
     fn = _handler(demo, "Setting", gr.Radio, "input")
-    assert [o.label.split(" (")[0] for o in fn.outputs] == ["Learning rate", "λ", "Steps", "β"]
+    assert [o.label.split(" (")[0] for o in fn.outputs] == ["Learning rate", "λ", "Steps", "Batch", "β"]
     for setting in ("domain_shift", "open_class", "in_the_wild"):
         hp = defaults_for("toy-shapes", "toy-clip", setting)
         got = [u["value"] for u in fn.fn("toy-clip", "toy-shapes", setting)]
-        assert got == [hp["lr"], hp["lam"], hp["steps"], hp["beta"]], setting
-    assert defaults_for(setting="open_class")["lr"] != defaults_for(setting="domain_shift")["lr"]
+        assert got == [hp["lr"], hp["lam"], hp["steps"], hp["batch_size"], hp["beta"]], setting
+    ds, oc, iw = (defaults_for(setting=s) for s in ("domain_shift", "open_class", "in_the_wild"))
+    assert oc["lr"] != ds["lr"] and ds["batch_size"] != iw["batch_size"]

@@ -15,13 +15,13 @@ from core.recipes import (
     REAL_HPARAMS,
     RECIPES,
     SCRIPTS,
-    TOY_BETA_BY_SETTING,
-    TOY_HPARAMS,
-    TOY_LR_BY_SETTING,
+    TOY_BY_SETTING,
     describe,
     ema_decay_for,
     find,
     load_official,
+    toy_by_setting,
+    toy_hparams,
 )
 from core.sampling import make_sampler
 
@@ -68,11 +68,16 @@ def test_paper_recipe_is_the_default_for_real_clips_and_is_recorded():
     assert (ours.recipe, ours.lr, ours.steps, ours.sampler) == ("ours", 1e-5, 1000, "pooled")
 
 
-def test_toy_world_keeps_its_measured_defaults():
-    r = resolve(RunConfig())
-    hp = TOY_HPARAMS
-    assert (r.recipe, r.lr, r.steps, r.batch_size, r.sampler, r.ema_decay) == (
-        "ours", hp["lr"], hp["steps"], hp["batch_size"], hp["sampler"], ema_decay_for(hp["steps"]))
+def test_toy_world_keeps_its_measured_defaults_per_setting():
+    for setting in TOY_BY_SETTING:
+        r, hp = resolve(RunConfig(setting=setting, method="clipood")), toy_hparams(setting)
+        assert (r.recipe, r.lr, r.lam, r.beta, r.steps, r.batch_size, r.sampler, r.ema_decay) == (
+            "ours", hp["lr"], hp["lam"], hp["beta"], hp["steps"], hp["batch_size"], hp["sampler"],
+            ema_decay_for(hp["steps"])), setting
+    # Domain shift takes smaller steps but sees as many images as the other settings (the Studio's run time).
+    ds, iw = resolve(RunConfig(method="clipood")), resolve(RunConfig(setting="in_the_wild", method="clipood"))
+    assert ds.steps > iw.steps and ds.batch_size * ds.steps == iw.batch_size * iw.steps
+    assert resolve(RunConfig(setting="in_the_wild", steps=7)).steps == 7  # a given value still wins
     with pytest.raises(ConfigError, match=r"--recipe: paper: the embedded world has none; paper recipes exist for "):
         resolve(RunConfig(recipe="paper"))
     with pytest.raises(ConfigError, match="none for domain_shift on 'folder:x'"):
@@ -83,11 +88,11 @@ def test_beta_defaults_toy_world_and_other_data_each_their_own():
     """The toy world's measured beta (0.1 in domain shift too) must not leak into real data without a paper recipe,
     which keeps the official scripts' per-setting values (every domain-shift line's, for domain shift)."""
     official_ds = {r.values["beta"][0] for (setting, _), r in RECIPES.items() if setting == "domain_shift"}
-    assert official_ds == {BETA_BY_SETTING["domain_shift"]} != {TOY_BETA_BY_SETTING["domain_shift"]}
+    assert official_ds == {BETA_BY_SETTING["domain_shift"]} != {toy_by_setting("beta")["domain_shift"]}
     for setting in BETA_BY_SETTING:
         toy = resolve(RunConfig(setting=setting))
         real = resolve(RunConfig(setting=setting, dataset="folder:x", model="ViT-B-16"))
-        assert (toy.beta, real.beta) == (TOY_BETA_BY_SETTING[setting], BETA_BY_SETTING[setting]), setting
+        assert (toy.beta, real.beta) == (toy_by_setting("beta")[setting], BETA_BY_SETTING[setting]), setting
 
 
 def test_ema_horizon_is_a_fifth_of_the_run():
@@ -126,7 +131,7 @@ def test_a_run_saved_before_recipes_resumes_with_pooled_batches():
 def test_lr_defaults_toy_world_by_setting_and_real_data_untouched():
     """The toy world's lr is per setting (open class lower: at the domain-shift lr fine-tuning on the base classes
     erodes the new ones past what any average brings back); real data without a paper recipe keeps its one lr."""
-    for setting in TOY_LR_BY_SETTING:
-        assert resolve(RunConfig(setting=setting)).lr == TOY_LR_BY_SETTING[setting], setting
+    for setting, lr in toy_by_setting("lr").items():
+        assert resolve(RunConfig(setting=setting)).lr == lr, setting
         assert resolve(RunConfig(setting=setting, dataset="folder:x", model="ViT-B-16")).lr == REAL_HPARAMS["lr"]
     assert resolve(RunConfig(setting="open_class", lr=3e-4)).lr == 3e-4  # a given lr still wins

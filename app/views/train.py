@@ -202,10 +202,11 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
                 str(export.figures_html(figs, out / f"{run_id}-figures.html", f"CLIPood Studio · run {run_id}"))]
 
     def defaults_changed(model_, dataset_, setting_):
-        """A new model or setting brings core's lr, λ, steps and β for it (the toy world's open class trains at its
-        own lr; a paper recipe is per setting)."""
+        """A new model or setting brings core's lr, λ, steps, batch and β for it (the toy world's are per setting, as
+        a paper recipe's are)."""
         hp = ctx.hparams_for(model_, dataset_, setting_)
-        values = (hp["lr"], hp["lam"], min(hp["steps"], caps.max_steps), hp["beta"])
+        values = (hp["lr"], hp["lam"], min(hp["steps"], caps.max_steps), min(hp["batch_size"], caps.max_batch),
+                  hp["beta"])
         return tuple(gr.update(value=v) for v in values)
 
     def method_changed(method_):
@@ -225,7 +226,7 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
     open_btn.click(show_run, [run_picker, browser_runs], outputs, api_name="open_run")
     run_picker.input(show_run, [run_picker, browser_runs], outputs, api_visibility="private")
     for trigger in (model, data.setting):
-        trigger.input(defaults_changed, [model, data.dataset, data.setting], [lr, lam, steps, beta],
+        trigger.input(defaults_changed, [model, data.dataset, data.setting], [lr, lam, steps, batch, beta],
                       api_visibility="private")
     method.change(method_changed, [method], [lam], api_visibility="private")
     view.show_run = show_run
