@@ -76,11 +76,19 @@ class Defaults:
     whatif: bool = False  # five more models in the final evaluation (about 12 s on 2 cores); the lesson turns it on
     embed_points: int = 2000
 
+    resolved_for: str | None = field(default=None, repr=False, compare=False)  # the setting steps/batch/λ came from
+
     def __post_init__(self):
+        """Fill steps, batch and λ from core for this setting. They are resolved once, so ``replace(d, setting=...)``
+        would keep another setting's values: that raises; build ``Defaults(setting=...)`` instead."""
+        if self.resolved_for not in (None, self.setting):
+            raise ValueError(f"Defaults were resolved for {self.resolved_for}: build Defaults(setting="
+                             f"{self.setting!r}) instead of replacing the setting")
         core = defaults_for(self.dataset, self.model, self.setting)
         for name, kind in (("steps", int), ("batch_size", int), ("lam", float)):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, kind(core[name]))
+        object.__setattr__(self, "resolved_for", self.setting)
 
     @property
     def lr(self) -> float:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from app.context import AppContext
-from app.options import AppOptions
+from app.options import AppOptions, Defaults
 from app.runner import stream_run
 from app.runs import RunAccessError, RunIndex
 from app.session import Sessions
@@ -210,13 +210,10 @@ def test_public_servers_stream_hub_datasets_with_caps():
 @pytest.mark.parametrize("setting", ["open_class", "in_the_wild"])
 def test_untouched_form_trains_the_same_base_classes_as_the_cli(setting, tmp_path):
     """The form pre-ticks core's default base classes (alternating on toy-shapes), not a copy of its own."""
-    from dataclasses import replace
-
     from core.config import RunConfig, resolve
     from core.data import make_splits, open_dataset
 
-    base_opts = AppOptions(runs_dir=tmp_path / "runs", warmup=False)
-    opts = replace(base_opts, defaults=replace(base_opts.defaults, setting=setting))
+    opts = AppOptions(runs_dir=tmp_path / "runs", warmup=False, defaults=Defaults(setting=setting))
     form_base = AppContext(opts).initial_choice()[4]
     cfg = resolve(RunConfig(setting=setting, data_options={"shots": 1, "eval_per": 1}))
     table = open_dataset(cfg.dataset, seed=0, sources=cfg.sources, **cfg.data_options)
@@ -249,8 +246,8 @@ def test_untouched_form_is_the_cli_default_config(setting, tmp_path):
     from core.data import make_splits, open_dataset
     from core.data.registry import DATASETS
 
-    base_opts = AppOptions(runs_dir=tmp_path / "runs", warmup=False)
-    app_cfg = AppContext(replace(base_opts, defaults=replace(base_opts.defaults, setting=setting))).default_config()
+    opts = AppOptions(runs_dir=tmp_path / "runs", warmup=False, defaults=Defaults(setting=setting))
+    app_cfg = AppContext(opts).default_config()
     cli_cfg = resolve(config_from_args(build_parser().parse_args(["train", "--setting", setting])))
     assert {f: getattr(app_cfg, f) for f in TRAINING_FIELDS} == {f: getattr(cli_cfg, f) for f in TRAINING_FIELDS}
     builder_defaults = DATASETS[cli_cfg.dataset].defaults
@@ -262,6 +259,9 @@ def test_untouched_form_is_the_cli_default_config(setting, tmp_path):
         return s.sources, s.targets, s.base, s.new
 
     assert splits(app_cfg) == splits(cli_cfg)
+    other = "open_class" if setting != "open_class" else "domain_shift"
+    with pytest.raises(ValueError, match=r"build Defaults\(setting="):  # it would keep this setting's steps and batch
+        replace(opts.defaults, setting=other)
 
 
 def test_run_lists_mark_a_failed_run_and_show_its_label(tmp_path, tiny_cfg):

@@ -32,3 +32,13 @@ def test_choosing_a_setting_brings_cores_defaults_for_it(demo):
         assert got == [hp["lr"], hp["lam"], hp["steps"], hp["batch_size"], hp["beta"]], setting
     ds, oc, iw = (defaults_for(setting=s) for s in ("domain_shift", "open_class", "in_the_wild"))
     assert oc["lr"] != ds["lr"] and ds["batch_size"] != iw["batch_size"]
+
+
+def test_lesson_reset_puts_every_training_field_back_to_cores_default(demo):
+    """Reset restores λ, β, learning rate, steps and batch (β was left as the user set it)."""
+    button = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "lesson-reset")
+    fn = next(f for f in demo.fns.values() if (button._id, "click") in [tuple(t) for t in f.targets])
+    got = {o.label.split(" (")[0]: v for o, v in zip(fn.outputs[1:], fn.fn()[1:]) if o.label}
+    hp = defaults_for("toy-shapes", "toy-clip", "domain_shift")
+    assert (got["λ"], got["β"], got["Learning rate"], got["Steps"], got["Batch"]) == (
+        hp["lam"], hp["beta"], hp["lr"], hp["steps"], hp["batch_size"])

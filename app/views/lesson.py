@@ -40,7 +40,7 @@ def form_fields(data: DataView, train: TrainView) -> dict[str, gr.components.Com
     """The form fields a preset or Reset may set, by the names of ``app.options.Defaults``."""
     return {"dataset": data.dataset, "setting": data.setting, "colour_bias": data.colour_bias, "shots": data.shots,
             "eval_per": data.eval_per, "model": train.model, "method": train.method, "lam": train.lam,
-            "lr": train.lr, "steps": train.steps, "batch_size": train.batch, "seed": train.seed,
+            "lr": train.lr, "beta": train.beta, "steps": train.steps, "batch_size": train.batch, "seed": train.seed,
             "whatif": train.whatif}
 
 
