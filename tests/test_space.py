@@ -322,3 +322,19 @@ def test_bench_space_writes_json_and_only_its_block_of_the_markdown(tmp_path):
     text = md_file.read_text()
     assert "old rows" not in text and text.startswith("# B\nkept above\n") and text.endswith("kept below\n")
     assert f"{stack['torch_stack_mb']:,.0f} MB" in text and "python -m bench space --sections install" in text
+
+
+def test_committed_space_block_is_the_committed_json_and_the_studio_row_is_its_median():
+    """BENCHMARKS.md's space block is ``markdown()`` of the committed space.json, and the Studio figure it compares
+    with the target is the median of the runs the JSON keeps (one run on this VM is a sample, not a measurement)."""
+    import statistics
+
+    from bench.space import MARK_END, MARK_START, RESULTS, markdown
+
+    d = json.loads((RESULTS / "space.json").read_text())
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    block = text[text.index(MARK_START) + len(MARK_START):text.index(MARK_END)].strip()
+    assert block == markdown(d).strip()
+    st = d["sections"]["studio"]
+    assert len(st["runs"]) == st["repeats"] >= 3
+    assert st["run_s"] == round(statistics.median(r["run_s"] for r in st["runs"]), 2)
