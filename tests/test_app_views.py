@@ -4,7 +4,7 @@ called as Gradio would call them."""
 import gradio as gr
 import pytest
 
-from app.options import AppOptions
+from app.options import AppOptions, Caps
 from app.ui import build_app
 from core.config import defaults_for
 
@@ -32,6 +32,12 @@ def test_choosing_a_setting_brings_cores_defaults_for_it(demo):
         assert got == [hp["lr"], hp["lam"], hp["steps"], hp["batch_size"], hp["beta"]], setting
     ds, oc, iw = (defaults_for(setting=s) for s in ("domain_shift", "open_class", "in_the_wild"))
     assert oc["lr"] != ds["lr"] and ds["batch_size"] != iw["batch_size"]
+    # A per-domain paper recipe's batch is per source domain; the form's box is images per step, so it is left alone.
+    hp = defaults_for("pacs", "ViT-B-16", "domain_shift")
+    got = fn.fn("ViT-B-16", "pacs", "domain_shift")
+    assert hp["sampler"] == "per_domain" and got[3] == gr.skip() and "value" not in got[3]
+    steps = min(hp["steps"], Caps().max_steps)
+    assert [u["value"] for i, u in enumerate(got) if i != 3] == [hp["lr"], hp["lam"], steps, hp["beta"]]
 
 
 def test_lesson_reset_puts_every_training_field_back_to_cores_default(demo):

@@ -203,11 +203,12 @@ def build(ctx: AppContext, data: DataView, current_run: gr.State, browser_runs: 
 
     def defaults_changed(model_, dataset_, setting_):
         """A new model or setting brings core's lr, λ, steps, batch and β for it (the toy world's are per setting, as
-        a paper recipe's are)."""
+        a paper recipe's are). The form's batch is images per step (it trains pooled): a per-domain recipe's batch
+        counts each source domain's share, so it leaves the box as it is."""
         hp = ctx.hparams_for(model_, dataset_, setting_)
-        values = (hp["lr"], hp["lam"], min(hp["steps"], caps.max_steps), min(hp["batch_size"], caps.max_batch),
-                  hp["beta"])
-        return tuple(gr.update(value=v) for v in values)
+        batch = gr.update(value=min(hp["batch_size"], caps.max_batch)) if hp["sampler"] == "pooled" else gr.skip()
+        steps_ = gr.update(value=min(hp["steps"], caps.max_steps))
+        return gr.update(value=hp["lr"]), gr.update(value=hp["lam"]), steps_, batch, gr.update(value=hp["beta"])
 
     def method_changed(method_):
         m = METHODS[method_]
