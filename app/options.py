@@ -66,9 +66,12 @@ class Defaults:
     model: str = field(default_factory=default_model)
     method: str = "clipood"
     setting: str = "domain_shift"
-    steps: int | None = None  # None: core's for this model, data and setting (defaults_for), as lr and beta
+    # None: core's for this model, data and setting (``defaults_for``), resolved once in __post_init__
+    steps: int | None = None
     batch_size: int | None = None
+    lr: float | None = None
     lam: float | None = None
+    beta: float | None = None
     seed: int = 0
     colour_bias: float = float(TOY_DEFAULTS["colour_bias"])
     shots: int = int(TOY_DEFAULTS["shots"])
@@ -76,29 +79,20 @@ class Defaults:
     whatif: bool = False  # five more models in the final evaluation (about 12 s on 2 cores); the lesson turns it on
     embed_points: int = 2000
 
-    resolved_for: str | None = field(default=None, repr=False, compare=False)  # the setting steps/batch/λ came from
+    resolved_for: tuple | None = field(default=None, repr=False, compare=False)  # (dataset, model, setting)
 
     def __post_init__(self):
-        """Fill steps, batch and λ from core for this setting. They are resolved once, so ``replace(d, setting=...)``
-        would keep another setting's values: that raises; build ``Defaults(setting=...)`` instead."""
-        if self.resolved_for not in (None, self.setting):
+        """Fill steps, batch, lr, λ and β from core for this model, data and setting. They are resolved once, so
+        ``replace(d, setting=...)`` (or model, dataset) would keep the old ones: that raises; build a new Defaults."""
+        key = (self.dataset, self.model, self.setting)
+        if self.resolved_for not in (None, key):
             raise ValueError(f"Defaults were resolved for {self.resolved_for}: build Defaults(setting="
-                             f"{self.setting!r}) instead of replacing the setting")
-        core = defaults_for(self.dataset, self.model, self.setting)
-        for name, kind in (("steps", int), ("batch_size", int), ("lam", float)):
+                             f"{self.setting!r}, model=..., dataset=...) instead of replacing them")
+        core = defaults_for(*key)
+        for name, kind in (("steps", int), ("batch_size", int), ("lr", float), ("lam", float), ("beta", float)):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, kind(core[name]))
-        object.__setattr__(self, "resolved_for", self.setting)
-
-    @property
-    def lr(self) -> float:
-        """Core's lr for this model, data and setting (the toy world's open class has its own), never a copy."""
-        return float(defaults_for(self.dataset, self.model, self.setting)["lr"])
-
-    @property
-    def beta(self) -> float:
-        """Core's BMA beta for this model, data and setting (per setting for real data), never a copy."""
-        return float(defaults_for(self.dataset, self.model, self.setting)["beta"])
+        object.__setattr__(self, "resolved_for", key)
 
 
 @dataclass(frozen=True)

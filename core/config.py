@@ -16,14 +16,12 @@ from .recipes import (  # noqa: F401 - the toy/real defaults are re-exported for
     BETA_BY_SETTING,
     REAL_HPARAMS,
     SAMPLERS,
-    TOY_BY_SETTING,
     TOY_HPARAMS,
     Recipe,
     ema_decay_for,
     find,
     ours,
     toy_by_setting,
-    toy_hparams,
 )
 
 RECIPE_CHOICES = ("paper", "ours")

@@ -14,10 +14,12 @@ def demo(tmp_path_factory):
     return build_app(AppOptions(runs_dir=tmp_path_factory.mktemp("runs"), warmup=False))
 
 
-def _handler(demo, label: str, kind, event: str):
-    block = next(b for b in demo.blocks.values() if isinstance(b, kind) and b.label == label)
+def _handler(demo, label: str, kind, event: str, elem_id: str | None = None):
+    """The one function ``event`` of the block (``kind`` with ``label``, or with ``elem_id``) triggers."""
+    block = next(b for b in demo.blocks.values() if isinstance(b, kind) and (
+        b.elem_id == elem_id if elem_id else b.label == label))
     fns = [f for f in demo.fns.values() if (block._id, event) in [tuple(t) for t in f.targets]]
-    assert len(fns) == 1, f"{label}.{event}: {len(fns)} handlers"
+    assert len(fns) == 1, f"{label or elem_id}.{event}: {len(fns)} handlers"
     return fns[0]
 
 
@@ -42,8 +44,7 @@ def test_choosing_a_setting_brings_cores_defaults_for_it(demo):
 
 def test_lesson_reset_puts_every_training_field_back_to_cores_default(demo):
     """Reset restores λ, β, learning rate, steps and batch (β was left as the user set it)."""
-    button = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "lesson-reset")
-    fn = next(f for f in demo.fns.values() if (button._id, "click") in [tuple(t) for t in f.targets])
+    fn = _handler(demo, "", gr.Button, "click", elem_id="lesson-reset")
     got = {o.label.split(" (")[0]: v for o, v in zip(fn.outputs[1:], fn.fn()[1:]) if o.label}
     hp = defaults_for("toy-shapes", "toy-clip", "domain_shift")
     assert (got["λ"], got["β"], got["Learning rate"], got["Steps"], got["Batch"]) == (
