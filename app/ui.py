@@ -110,7 +110,7 @@ def build_app(options: AppOptions | None = None) -> gr.Blocks:
             with gr.Tab("Playground", id="playground", elem_id="tab-playground") as pg_tab:
                 (pg_runs, pg_domain), pg_refresh = playground.build(ctx, data_view, train_view, browser_runs)
             with gr.Tab("Learn", id="learn", elem_id="tab-learn"):
-                learn.build(measured)
+                learn.build(measured, text.measured_splits())
 
         lesson.wire(ctx, lesson_view, tabs, data_view, train_view)
         # (no empty panels: Margins and Embeddings draw with their defaults when first opened)

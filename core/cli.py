@@ -25,6 +25,7 @@ from .data.splits import SETTINGS
 from .methods import AVERAGES, METHODS
 from .reasons import word
 from .recipes import SAMPLERS
+from .split_scan import HALVES
 
 # How the command line words a run's end (core/reasons.py codes): the actions name this tool's options.
 CLI_WORDS = {"resume": "resume with --resume", "lr": "--lr", "batch_size_word": "--batch-size",
@@ -177,6 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "follows this CPU's bf16 units)")
     st.add_argument("--no-alt", action="store_true", help="skip the other source/target and base/new splits")
     st.add_argument("--alt-seeds", type=int, default=1, help="seeds for each other split (the first N of --seeds)")
+    sp = bsub.add_parser("splits", help="the story's ordering checks on every source pair and on random base halves",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--halves", type=int, default=HALVES, help="how many random base halves (drawn with a fixed seed)")
+    sp.add_argument("--out", default="bench/results/splits.json")
+    sp.add_argument("--readme", default=None, help="also replace the splits table in this README")
     from .sweep import add_sweep_parser
 
     add_sweep_parser(sub)
@@ -331,9 +338,10 @@ def main(argv: list[str] | None = None) -> int:
 
             return sweep_main(a)
         if a.cmd == "bench":
+            from .split_scan import main as splits_main
             from .story import main as story_main
 
-            return story_main(a)
+            return (splits_main if a.bench == "splits" else story_main)(a)
     except ConfigError as e:
         print(f"{p.prog}: error: {e}", file=sys.stderr)
         return 2

@@ -339,7 +339,11 @@ def _write(report: dict, out: Path, readme: str | None, md: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2))
     if readme:
-        p = Path(readme)
-        text = p.read_text()
-        if START in text and END in text:
-            p.write_text(text[:text.index(START) + len(START)] + "\n" + md + "\n" + text[text.index(END):])
+        write_block(Path(readme), md, START, END)
+
+
+def write_block(path: Path, md: str, start: str, end: str) -> None:
+    """Replace what lies between the ``start`` and ``end`` markers of a README with ``md`` (nothing without them)."""
+    text = path.read_text()
+    if start in text and end in text:
+        path.write_text(text[:text.index(start) + len(start)] + "\n" + md + "\n" + text[text.index(end):])

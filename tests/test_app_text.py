@@ -86,3 +86,17 @@ def test_what_the_studio_says_happens_is_read_from_the_committed_story(tmp_path,
     monkeypatch.setattr(story.committed_means, "__defaults__", (tmp_path / "missing.json",))
     assert text.measured_story() == ""
     assert "erodes it" not in text.SUBTITLE and "keeps it" not in text.SUBTITLE
+
+
+def test_learn_says_where_the_split_scan_found_the_ordering_from_its_json(tmp_path, monkeypatch):
+    from core import split_scan
+
+    data = split_scan.load(split_scan.COMMITTED)
+    said = text.measured_splits()
+    for fam, (_, what) in split_scan.FAMILIES.items():
+        ok = [n for n, v in data["families"][fam].items() if split_scan.held(v)]
+        line = next(x for x in said.splitlines() if what in x)
+        assert line.startswith(f"- on {len(ok)} of {len(data['families'][fam])} ")
+        assert all(n in line for n in ok)
+    monkeypatch.setattr(split_scan.committed_summary, "__defaults__", (tmp_path / "missing.json",))
+    assert text.measured_splits() == ""

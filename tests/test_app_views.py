@@ -49,3 +49,23 @@ def test_lesson_reset_puts_every_training_field_back_to_cores_default(demo):
     hp = defaults_for("toy-shapes", "toy-clip", "domain_shift")
     assert (got["λ"], got["β"], got["Learning rate"], got["Steps"], got["Batch"]) == (
         hp["lam"], hp["beta"], hp["lr"], hp["steps"], hp["batch_size"])
+
+
+def test_the_data_preview_says_what_the_split_scan_measured_on_the_chosen_split(demo):
+    """Picking sources or base classes the split scan measured brings its verdict (from the committed JSON) into the
+    Data view's message; a split it did not measure (other world knobs) says nothing about it."""
+    from app import text
+    from core.split_scan import measured_checks
+
+    preview = _handler(demo, "", gr.Button, "click", elem_id="data-preview").fn
+    others = ["sketch", "painting", "pixel", "infrared"]
+    msg = preview("toy-shapes", "", None, "domain_shift", ["photo", "cartoon"], others, [], 0.9, 64, 30)[3]
+    assert text.split_verdict(measured_checks("domain_shift")) in msg
+    pixel = ["sketch", "cartoon", "painting", "infrared"]
+    msg = preview("toy-shapes", "", None, "domain_shift", ["photo", "pixel"], pixel, [], 0.9, 64, 30)[3]
+    want = measured_checks("domain_shift", ["photo", "pixel"], pixel)
+    assert want is not None and text.split_verdict(want) in msg
+    assert ("does **not** hold" in msg) is (not all(ok for _, ok, _ in want))
+    assert measured_checks("domain_shift", ["photo", "pixel"], pixel, data_options={"colour_bias": 0.0}) != want
+    msg = preview("toy-shapes", "", None, "domain_shift", ["photo", "cartoon"], others, [], 0.9, 8, 30)[3]
+    assert "Split scan" not in msg  # 8 shots: not a split the scan measured

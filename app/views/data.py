@@ -11,6 +11,7 @@ import gradio as gr
 from core.data.registry import SCHEMES
 from core.data.splits import SETTINGS, default_base_classes
 from core.explore import colour_shortcut, dataset_overview, sample_mosaic
+from core.split_scan import measured_checks
 
 from .. import configure, figures, text
 from ..context import USER_ERRORS, AppContext
@@ -79,7 +80,7 @@ def build(ctx: AppContext) -> DataView:
             shots = gr.Slider(1, caps.max_shots, value=d.shots, step=1, label="Shots", info=text.SHOTS_HELP)
             eval_per = gr.Slider(1, caps.max_eval_per, value=d.eval_per, step=1, label="Eval images per cell",
                                  info=text.EVAL_PER_HELP)
-            preview_btn = gr.Button("Preview", variant="secondary")
+            preview_btn = gr.Button("Preview", variant="secondary", elem_id="data-preview")
             message = gr.Markdown(elem_id="data-message")
         with gr.Column(scale=2):
             grid = gr.Plot(label="One sample per domain and class", elem_id="data-grid")
@@ -125,6 +126,12 @@ def build(ctx: AppContext) -> DataView:
         msg = f"{len(ov.table)} images, {len(ov.table.classes)} classes, {len(ov.table.domains)} domains · {sizes}"
         if len(cols) < len(ov.table.classes) or len(rows) < len(ov.table.domains):
             msg += f" · the grid shows {len(rows)} domains x {len(cols)} classes (a fixed sample)"
+        if dataset == "toy-shapes":
+            checks = measured_checks(setting, sources, targets if setting != "open_class" else None,
+                                     base_classes if setting != "domain_shift" else None,
+                                     {"colour_bias": colour_bias, "shots": shots, "eval_per": eval_per})
+            if checks is not None:
+                msg += "\n\n" + text.split_verdict(checks)
         return (figures.sample_grid(mosaic, rows, cols, ov.roles), figures.split_counts(ov.split_domains, ov.roles),
                 shortcut_fig, msg)
 

@@ -1,0 +1,218 @@
+"""The split scan: does the story's ordering hold beyond the default split, and where not, how far off?
+
+The story benchmark (``core/story.py``) measures the default split over seeds and a few chosen other splits. This
+scan measures whole families, one seed each, so the answer does not hang on which other split someone picked:
+
+- domain shift on every pair of source styles (the other four styles are the targets);
+- the same pairs with the colour shortcut off (``colour_bias`` 0), which isolates what the shortcut does;
+- open class and in the wild on ``HALVES`` base halves drawn at random with a fixed seed (``HALF_SEED``), fixed
+  before any of them was measured.
+
+Each split gets the story's ordering checks (``story.ordering_checks``); the markdown is a table of which hold.
+
+    python -m core bench splits --readme README.md
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .config import STORY_PRECISION
+from .data.toy import TOY_BASE, TOY_DEFAULTS, TOY_SOURCES
+from .story import _as_json, _run_all, ordering_checks, write_block
+from .world.render import SHAPES, STYLES
+
+HALVES = 6
+HALF_SEED = 2026
+START, END = "<!-- splits:start -->", "<!-- splits:end -->"
+# Short column names for the checks' full names (story.ordering_checks), in the order the table prints them.
+SHORT = {
+    "domain shift OOD: finetune >= zero-shot + 2": "FT ≥ ZS+2",
+    "domain shift OOD: clipood >= finetune + 2": "CLIPood ≥ FT+2",
+    "finetune below zero-shot on a target where zero-shot is strong (>= its mean over targets)":
+        "FT < ZS on a strong target",
+    "clipood >= zero-shot - 1 on every target": "CLIPood ≥ ZS−1 every target",
+    "open class base: finetune >= zero-shot + 5": "base FT ≥ ZS+5",
+    "open class base: clipood >= finetune - 1": "base CLIPood ≥ FT−1",
+    "open class new: finetune <= zero-shot - 2": "new FT ≤ ZS−2",
+    "open class new: clipood >= zero-shot - 1": "new CLIPood ≥ ZS−1",
+    "in the wild HM: clipood >= zero-shot + 2": "wild HM CLIPood ≥ ZS+2",
+    "in the wild HM: clipood >= finetune + 2": "wild HM CLIPood ≥ FT+2",
+}
+
+
+def source_pairs() -> dict[str, dict]:
+    """Every pair of styles as the domain-shift sources, the other four as targets: name -> setting -> overrides."""
+    return {"+".join(pair): {"domain_shift": {"sources": list(pair), "targets": [s for s in STYLES if s not in pair]}}
+            for pair in itertools.combinations(STYLES, 2)}
+
+
+def without_shortcut(splits: dict[str, dict]) -> dict[str, dict]:
+    """The same splits with the colour shortcut off (``colour_bias`` 0): what is left when fine-tuning has no
+    shortcut to learn."""
+    return {name: {s: {**o, "data_options": {"colour_bias": 0.0}} for s, o in by.items()}
+            for name, by in splits.items()}
+
+
+def base_halves(n: int = HALVES, seed: int = HALF_SEED) -> dict[str, dict]:
+    """``n`` random halves of the classes as the base classes (open class and in the wild), in label order."""
+    rng = random.Random(seed)
+    halves = [sorted(rng.sample(list(SHAPES), len(SHAPES) // 2), key=SHAPES.index) for _ in range(n)]
+    return {", ".join(h): {s: {"base_classes": h} for s in ("open_class", "in_the_wild")} for h in halves}
+
+
+def is_default(by_setting: dict) -> bool:
+    """Whether a scanned split is the world's default one (the story's)."""
+    over = next(iter(by_setting.values()))
+    return "data_options" not in over and (over.get("sources") == list(TOY_SOURCES)
+                                           or over.get("base_classes") == list(TOY_BASE))
+
+
+def _cell(ok: bool, detail: str) -> str:
+    value = detail.removeprefix("per seed: ")
+    return ("✓" if ok else "✗") + (f" {value}" if len(value) <= 6 else "")
+
+
+def family_table(title: str, family: dict) -> list[str]:
+    """One row per split: each check ✓/✗ (with its margin where it is one number), and whether all hold."""
+    if not family:
+        return []
+    names = [n for n, _, _ in next(iter(family.values()))["checks"]]
+    lines = [f"| {title} | " + " | ".join(SHORT.get(n, n) for n in names) + " | all |",
+             "|---|" + "---|" * (len(names) + 1)]
+    for split, v in family.items():
+        cells = [_cell(ok, d) for _, ok, d in v["checks"]]
+        label = f"{split} (default)" if v.get("default") else split
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {'**yes**' if held(v) else 'no'} |")
+    return lines
+
+
+def held(v: dict) -> bool:
+    return all(ok for _, ok, _ in v["checks"])
+
+
+# Family -> what its table's first column holds and what the summary line counts.
+FAMILIES = {"sources": ("sources (domain shift)", "source pairs"),
+            "sources, shortcut off": ("sources, shortcut off (domain shift)",
+                                      "source pairs with the colour shortcut off (`--data colour_bias=0`)"),
+            "bases": ("base classes (open class, in the wild)", "random base halves (open class and in the wild)")}
+
+
+def markdown(report: dict) -> str:
+    fams = {k: report["families"][k] for k in FAMILIES if k in report["families"]}
+    lines = [f"Measured with `{report['command']}` (seed {report['seed']}, default hyperparameters, "
+             f"{report['precision']} runs, {report['wall_s'] / 60:.1f} min on this machine). Each number is the "
+             "difference its check tests, in points, as in the story's check lines (for new FT ≤ ZS−2: zero-shot "
+             "minus fine-tune); the per-target checks show only whether they hold.", "",
+             "Every check of the story's ordering holds:"]
+    lines += [f"- on {sum(held(v) for v in f.values())} of {len(f)} {FAMILIES[k][1]}" for k, f in fams.items()]
+    for k, f in fams.items():
+        lines += [""] + family_table(FAMILIES[k][0], f)
+    return "\n".join(lines)
+
+
+def scan(families: dict[str, dict], seed: int, over: dict, tmp: Path, saved: dict, save) -> dict:
+    """Run every split of every family (one seed), reusing what ``saved`` already holds."""
+    out = {}
+    for fam, splits in families.items():
+        out[fam] = {}
+        for name, by_setting in splits.items():
+            print(f"split {fam}: {name}", file=sys.stderr, flush=True)
+            res = _run_all(list(by_setting), [seed], {s: {**over, **o} for s, o in by_setting.items()},
+                           tmp, save, saved.setdefault(f"{fam}/{name}", {}))
+            out[fam][name] = {"results": res, "checks": ordering_checks(res), "default": is_default(by_setting)}
+    return out
+
+
+def main(a) -> int:
+    t0, out = time.time(), Path(a.out)
+    over = {"precision": STORY_PRECISION}
+    families = {"sources": source_pairs(), "sources, shortcut off": without_shortcut(source_pairs()),
+                "bases": base_halves(a.halves)}
+    partial = out.with_suffix(".partial.json")
+    saved = json.loads(partial.read_text()) if partial.exists() else {}  # continue an interrupted scan
+
+    def save():
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(saved))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fams = scan(families, a.seed, over, Path(tmp), saved, save)
+    report = {"command": f"python -m core bench splits --seed {a.seed} --halves {a.halves}", "seed": a.seed,
+              "precision": over["precision"], "families": fams, "wall_s": time.time() - t0}
+    md = markdown(report)
+    print(md)
+    write(report, out, a.readme, md)
+    partial.unlink(missing_ok=True)
+    return 0
+
+
+def write(report: dict, out: Path, readme: str | None, md: str) -> None:
+    data = {**report, "families": {k: {n: {**v, "checks": _as_json(v["checks"])} for n, v in f.items()}
+                                   for k, f in report["families"].items()}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=2))
+    if readme:
+        write_block(Path(readme), md, START, END)
+
+
+COMMITTED = Path(__file__).resolve().parent.parent / "bench" / "results" / "splits.json"
+
+
+def committed_summary(path: Path = COMMITTED) -> dict[str, list[str]] | None:
+    """Family -> the splits where every check held, and ``<family>_total`` -> every split scanned, from the committed
+    scan (None without its JSON): what the Studio says about the lesson beyond the default split."""
+    try:
+        fams = load(path)["families"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return {**{k: [n for n, v in f.items() if held(v)] for k, f in fams.items()},
+            **{f"{k}_total": list(f) for k, f in fams.items()}}
+
+
+def scanned_name(setting: str, sources: list[str] | None, targets: list[str] | None, base: list[str] | None,
+                 data_options: dict | None) -> tuple[str, str] | None:
+    """(family, split name) under which the scan measured the toy-shapes split a run with these choices uses, None
+    if it did not (other world knobs, targets that are not all the other styles, or sources and base both changed)."""
+    opts = {**TOY_DEFAULTS, **(data_options or {})}
+    if any(opts[k] != v for k, v in TOY_DEFAULTS.items() if k != "colour_bias"):
+        return None
+    src = sorted(sources or TOY_SOURCES, key=STYLES.index)
+    rest = [s for s in STYLES if s not in src]
+    if sorted(targets or rest, key=STYLES.index) != rest:
+        return None
+    bias = float(opts["colour_bias"])
+    if setting == "domain_shift" and len(src) == 2:
+        fam = {float(TOY_DEFAULTS["colour_bias"]): "sources", 0.0: "sources, shortcut off"}.get(bias)
+        return (fam, "+".join(src)) if fam else None
+    if setting != "domain_shift" and src == list(TOY_SOURCES) and bias == TOY_DEFAULTS["colour_bias"]:
+        return "bases", ", ".join(sorted(base or TOY_BASE, key=SHAPES.index))
+    return None
+
+
+def measured_checks(setting: str, sources: list[str] | None = None, targets: list[str] | None = None,
+                    base: list[str] | None = None, data_options: dict | None = None,
+                    path: Path = COMMITTED) -> list[tuple[str, bool, str]] | None:
+    """The committed scan's checks for ``setting`` on exactly the toy-shapes split a run with these choices uses, or
+    None when the scan did not measure it: what the Studio says about the split a user picks."""
+    found = scanned_name(setting, sources, targets, base, data_options)
+    try:
+        entry = load(path)["families"][found[0]][found[1]] if found else None
+    except (OSError, ValueError, KeyError):
+        return None
+    return ordering_checks({setting: entry["results"][setting]}) if entry else None
+
+
+def load(path: Path) -> dict:
+    """A committed scan with its checks back as (name, ok, detail) tuples, as ``markdown`` takes them."""
+    data = json.loads(Path(path).read_text())
+    for f in data["families"].values():
+        for v in f.values():
+            v["checks"] = [(c["name"], c["pass"], c["detail"]) for c in v["checks"]]
+    return data

@@ -1,0 +1,124 @@
+"""The split scan (core/split_scan.py): which splits it measures, how it reads the checks, and that the README's block
+is the committed JSON. The numbers come from `python -m core bench splits`."""
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+
+from core.data.toy import TOY_BASE, TOY_SOURCES
+from core.split_scan import (
+    COMMITTED,
+    END,
+    SHORT,
+    START,
+    base_halves,
+    family_table,
+    held,
+    is_default,
+    load,
+    markdown,
+    source_pairs,
+    without_shortcut,
+)
+from core.story import ordering_checks
+from core.world.render import SHAPES, STYLES
+from tests.test_story import GOOD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_source_pair_is_scanned_with_the_other_styles_as_targets():
+    pairs = source_pairs()
+    assert len(pairs) == len(STYLES) * (len(STYLES) - 1) // 2
+    for by_setting in pairs.values():
+        over = by_setting["domain_shift"]
+        assert len(over["sources"]) == 2 and sorted(over["sources"] + over["targets"]) == sorted(STYLES)
+    assert sum(is_default(v) for v in pairs.values()) == 1
+    assert is_default(pairs["+".join(TOY_SOURCES)])
+    off = without_shortcut(pairs)
+    assert list(off) == list(pairs) and not any(is_default(v) for v in off.values())
+    assert all(v["domain_shift"]["data_options"] == {"colour_bias": 0.0} for v in off.values())
+
+
+def test_base_halves_are_fixed_before_measuring_and_hold_half_the_classes():
+    halves = base_halves()
+    assert halves == base_halves()  # drawn with a fixed seed: the same splits every time
+    assert base_halves(seed=1) != halves
+    for by_setting in halves.values():
+        assert set(by_setting) == {"open_class", "in_the_wild"}
+        base = by_setting["open_class"]["base_classes"]
+        assert len(set(base)) == len(SHAPES) // 2 and base == sorted(base, key=SHAPES.index)
+    assert not any(v["open_class"]["base_classes"] == list(TOY_BASE) for v in halves.values())
+
+
+def test_every_check_has_a_short_column_name():
+    assert {n for n, _, _ in ordering_checks(GOOD)} == set(SHORT)
+
+
+def _report(res_by_split):
+    fam = {n: {"results": r, "checks": ordering_checks(r), "default": False} for n, r in res_by_split.items()}
+    return {"command": "python -m core bench splits", "seed": 0, "precision": "fp32", "wall_s": 60.0,
+            "families": {"sources": {k: v for k, v in fam.items() if k.startswith("s")},
+                         "bases": {k: v for k, v in fam.items() if k.startswith("b")}}}
+
+
+def test_markdown_counts_the_splits_where_every_check_holds_and_marks_each_failure():
+    good = {"domain_shift": GOOD["domain_shift"][:1]}
+    bad = copy.deepcopy(good)
+    bad["domain_shift"][0]["finetune"]["ood"] = bad["domain_shift"][0]["zeroshot"]["ood"] + 1.0
+    oc = {k: GOOD[k][:1] for k in ("open_class", "in_the_wild")}
+    md = markdown(_report({"s good": good, "s bad": bad, "b good": oc}))
+    assert "- on 1 of 2 source pairs" in md and "- on 1 of 1 random base halves" in md
+    bad_row = next(line for line in md.splitlines() if line.startswith("| s bad |"))
+    assert "✗ +1.0" in bad_row and bad_row.endswith("| no |")
+    assert next(line for line in md.splitlines() if line.startswith("| s good |")).endswith("| **yes** |")
+
+
+def test_family_table_has_a_column_per_check():
+    res = {"domain_shift": GOOD["domain_shift"][:1]}
+    fam = {"x": {"results": res, "checks": ordering_checks(res)}}
+    head, _, row = family_table("sources", fam)
+    assert head.count("|") == row.count("|") == len(fam["x"]["checks"]) + 3
+    assert held(fam["x"])
+
+
+def test_committed_scan_block_in_the_readme_is_the_committed_json():
+    data = load(COMMITTED)
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(START) + len(START):readme.index(END)].strip()
+    assert block == markdown(data)
+    assert len(data["families"]["sources"]) == len(source_pairs())
+    assert list(data["families"]["bases"]) == list(base_halves(int(re.search(r"--halves (\d+)", data["command"])[1])))
+
+
+@pytest.mark.slow
+def test_a_committed_split_reproduces(tmp_path):
+    """The first scanned source pair, rerun with today's code: the same numbers as the committed JSON."""
+    from core.config import STORY_PRECISION
+    from core.story import run_setting
+
+    data = load(COMMITTED)
+    name, v = next(iter(data["families"]["sources"].items()))
+    over = {"precision": STORY_PRECISION, **source_pairs()[name]["domain_shift"]}
+    got = run_setting("domain_shift", data["seed"], tmp_path, over)
+    want = v["results"]["domain_shift"][0]
+    for row in ("zeroshot", "finetune", "clipood"):
+        assert got[row]["ood"] == pytest.approx(want[row]["ood"], abs=1e-6), row
+
+
+def test_a_runs_split_is_found_under_the_name_the_scan_gave_it():
+    from core.split_scan import scanned_name
+
+    assert scanned_name("domain_shift", None, None, None, None) == ("sources", "+".join(TOY_SOURCES))
+    assert scanned_name("domain_shift", ["pixel", "photo"], None, None, None) == ("sources", "photo+pixel")
+    assert scanned_name("domain_shift", ["photo", "pixel"], ["sketch"], None, None) is None  # not all the others
+    assert scanned_name("domain_shift", ["photo", "pixel"], None, None, {"colour_bias": 0}) == (
+        "sources, shortcut off", "photo+pixel")
+    assert scanned_name("domain_shift", None, None, None, {"colour_bias": 0.5}) is None
+    assert scanned_name("domain_shift", None, None, None, {"shots": 8}) is None
+    half = next(iter(base_halves()))
+    assert scanned_name("open_class", None, None, half.split(", ")[::-1], None) == ("bases", half)
+    assert scanned_name("in_the_wild", ["photo", "sketch"], None, half.split(", "), None) is None
+    assert scanned_name("open_class", None, None, None, None) == ("bases", ", ".join(TOY_BASE))
