@@ -128,8 +128,8 @@ and trains open class at half the learning rate. With circle, hexagon and pentag
 tells them apart and no weight average brings it back (the README's story table shows both splits, and which new
 classes lose most). The default split is where this world shows the paper's ordering; on most other sources or base
 classes it does not (the lines under *Measured* below count them; the *Data* tab says it for the split you pick).
-Without the shortcut there is little for CLIPood to win back, infrared sources carry no colour, pixel-art sources
-make fine-tuning lean on colour hardest, and new classes erode beyond what an average restores.
+Without the shortcut there is little for CLIPood to win back, sketch and infrared sources carry little or no colour,
+pixel-art sources make fine-tuning lean on colour hardest, and new classes erode beyond what an average restores.
 The *Embeddings* tab maps a run's image features with the class texts: compare a fine-tuned run's map with
 zero-shot's on the target styles.
 
