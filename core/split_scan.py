@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .config import STORY_PRECISION
 from .data.toy import TOY_BASE, TOY_DEFAULTS, TOY_SOURCES
-from .story import _as_json, _run_all, ordering_checks, write_block
+from .story import checks_as_json, ordering_checks, run_all, write_block
 from .world.render import SHAPES, STYLES
 
 HALVES = 6
@@ -94,6 +94,7 @@ def family_table(title: str, family: dict) -> list[str]:
 
 
 def held(v: dict) -> bool:
+    """Whether every check of a scanned split held."""
     return all(ok for _, ok, _ in v["checks"])
 
 
@@ -124,7 +125,7 @@ def scan(families: dict[str, dict], seed: int, over: dict, tmp: Path, saved: dic
         out[fam] = {}
         for name, by_setting in splits.items():
             print(f"split {fam}: {name}", file=sys.stderr, flush=True)
-            res = _run_all(list(by_setting), [seed], {s: {**over, **o} for s, o in by_setting.items()},
+            res = run_all(list(by_setting), [seed], {s: {**over, **o} for s, o in by_setting.items()},
                            tmp, save, saved.setdefault(f"{fam}/{name}", {}))
             out[fam][name] = {"results": res, "checks": ordering_checks(res), "default": is_default(by_setting)}
     return out
@@ -154,7 +155,7 @@ def main(a) -> int:
 
 
 def write(report: dict, out: Path, readme: str | None, md: str) -> None:
-    data = {**report, "families": {k: {n: {**v, "checks": _as_json(v["checks"])} for n, v in f.items()}
+    data = {**report, "families": {k: {n: {**v, "checks": checks_as_json(v["checks"])} for n, v in f.items()}
                                    for k, f in report["families"].items()}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2))

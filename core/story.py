@@ -256,7 +256,8 @@ def markdown(report: dict, seeds: int, wall: float, cmd: str) -> str:
     return "\n".join(lines)
 
 
-def _run_all(settings, seeds, over_by_setting, tmp: Path, save, res: dict) -> dict:
+def run_all(settings, seeds, over_by_setting, tmp: Path, save, res: dict) -> dict:
+    """Every (setting, seed) not yet in ``res`` (setting -> one row set per seed), saving after each."""
     for setting in settings:
         for seed in seeds:
             if len(res.get(setting, [])) > seed:
@@ -308,14 +309,14 @@ def main(a) -> int:
         partial.write_text(json.dumps(saved))
 
     with tempfile.TemporaryDirectory() as tmp:
-        res = _run_all(a.settings, seeds, {s: over for s in a.settings}, Path(tmp), save,
+        res = run_all(a.settings, seeds, {s: over for s in a.settings}, Path(tmp), save,
                        saved.setdefault("default", {}))
         alts = {}
         for name, by_setting in ({} if getattr(a, "no_alt", False) else ALT_SPLITS).items():
             settings = [s for s in a.settings if s in by_setting]
             alt_over = {s: {**over, **by_setting[s]} for s in settings}
             alt_seeds = seeds[: getattr(a, "alt_seeds", 1)]
-            alts[name] = _run_all(settings, alt_seeds, alt_over, Path(tmp), save, saved.setdefault(name, {}))
+            alts[name] = run_all(settings, alt_seeds, alt_over, Path(tmp), save, saved.setdefault(name, {}))
     zs = zeroshot_domains(over.get("model", "toy-clip"))
     report = {"command": command(a), "precision": over["precision"], "results": res, "zeroshot_domains": zs,
               "checks": world_checks(zs) + ordering_checks(res),
@@ -328,13 +329,14 @@ def main(a) -> int:
     return 0 if all(ok for _, ok, _ in report["checks"]) else 1
 
 
-def _as_json(chk: list) -> list[dict]:
+def checks_as_json(chk: list) -> list[dict]:
+    """(name, ok, detail) checks as the JSON records the committed files hold."""
     return [{"name": n, "pass": ok, "detail": d} for n, ok, d in chk]
 
 
 def _write(report: dict, out: Path, readme: str | None, md: str) -> None:
-    data = {**report, "checks": _as_json(report["checks"]),
-            "alt_splits": {n: {"results": v["results"], "checks": _as_json(v["checks"])}
+    data = {**report, "checks": checks_as_json(report["checks"]),
+            "alt_splits": {n: {"results": v["results"], "checks": checks_as_json(v["checks"])}
                            for n, v in report["alt_splits"].items()}}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=2))
