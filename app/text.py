@@ -212,7 +212,7 @@ def measured_splits() -> str:
     lines = [f"- on {len(m[k])} of {len(m[k + '_total'])} {what}" + (f": {'; '.join(m[k])}" if m[k] else "")
              for k, (_, what) in FAMILIES.items() if k in m]
     return ("Beyond the default split (`python -m core bench splits`, one seed per split; the README's table says "
-            "which check fails where), every check of the story's ordering holds\n" + "\n".join(lines))
+            "which check fails where), every check of the story's ordering holds:\n" + "\n".join(lines))
 
 
 def split_verdict(checks: list | None) -> str:
