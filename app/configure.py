@@ -113,6 +113,14 @@ def data_options(d: DataChoice, opts: AppOptions) -> dict:
     return {k: v for k, v in out.items() if k in accepted}
 
 
+def used_split(d: DataChoice) -> dict:
+    """The sources, targets and base classes a run of ``d``'s setting uses (None: the dataset's own): open class has
+    no targets and domain shift no base classes, whatever the hidden pickers hold."""
+    return {"sources": d.sources or None,
+            "targets": (d.targets or None) if d.setting != "open_class" else None,
+            "base_classes": (d.base_classes or None) if d.setting != "domain_shift" else None}
+
+
 def build_config(d: DataChoice, *, model: str, method: str, steps, batch_size, lr, lam, beta, seed, whatif: bool,
                  opts: AppOptions) -> RunConfig:
     """A resolved, capped run config from the form; raises :class:`FormError` with a field-named message."""
@@ -121,10 +129,8 @@ def build_config(d: DataChoice, *, model: str, method: str, steps, batch_size, l
     steps = _num("steps", steps, int, 1, caps.max_steps, "this server's cap")
     batch = _num("batch_size", batch_size, int, 1, caps.max_batch, "this server's cap")
     track = ["bma"] + (list(WHATIF_TRACK) if whatif else [])
-    cfg = RunConfig(dataset=dataset_spec(d, opts), model=model, setting=d.setting, sources=d.sources or None,
-                    targets=(d.targets or None) if d.setting != "open_class" else None,
-                    base_classes=(d.base_classes or None) if d.setting != "domain_shift" else None,
-                    method=method, steps=steps, batch_size=batch, sampler="pooled", lr=_num("lr", lr, float),
+    cfg = RunConfig(dataset=dataset_spec(d, opts), model=model, setting=d.setting, **used_split(d), method=method,
+                    steps=steps, batch_size=batch, sampler="pooled", lr=_num("lr", lr, float),
                     lam=_num("lam", lam, float), beta=_num("beta", beta, float), seed=_num("seed", seed, int, 0),
                     track=track, data_options=data_options(d, opts), max_seconds=caps.max_seconds)
     try:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .config import STORY_PRECISION
 from .data.toy import TOY_BASE, TOY_DEFAULTS, TOY_SOURCES
-from .story import checks_as_json, ordering_checks, run_all, write_block
+from .story import checks_as_json, ordering_checks, resumable, run_all, write_block
 from .world.render import SHAPES, STYLES
 
 HALVES = 6
@@ -126,7 +126,7 @@ def scan(families: dict[str, dict], seed: int, over: dict, tmp: Path, saved: dic
         for name, by_setting in splits.items():
             print(f"split {fam}: {name}", file=sys.stderr, flush=True)
             res = run_all(list(by_setting), [seed], {s: {**over, **o} for s, o in by_setting.items()},
-                           tmp, save, saved.setdefault(f"{fam}/{name}", {}))
+                          tmp, save, saved.setdefault(f"{fam}/{name}", {}))
             out[fam][name] = {"results": res, "checks": ordering_checks(res), "default": is_default(by_setting)}
     return out
 
@@ -136,13 +136,7 @@ def main(a) -> int:
     over = {"precision": STORY_PRECISION}
     families = {"sources": source_pairs(), "sources, shortcut off": without_shortcut(source_pairs()),
                 "bases": base_halves(a.halves)}
-    partial = out.with_suffix(".partial.json")
-    saved = json.loads(partial.read_text()) if partial.exists() else {}  # continue an interrupted scan
-
-    def save():
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps(saved))
-
+    saved, save, partial = resumable(out)  # continue an interrupted scan
     with tempfile.TemporaryDirectory() as tmp:
         fams = scan(families, a.seed, over, Path(tmp), saved, save)
     report = {"command": f"python -m core bench splits --seed {a.seed} --halves {a.halves}", "seed": a.seed,
@@ -177,8 +171,8 @@ def committed_summary(path: Path = COMMITTED) -> dict[str, list[str]] | None:
             **{f"{k}_total": list(f) for k, f in fams.items()}}
 
 
-def scanned_name(setting: str, sources: list[str] | None, targets: list[str] | None, base: list[str] | None,
-                 data_options: dict | None) -> tuple[str, str] | None:
+def scanned_name(setting: str, sources: list[str] | None, targets: list[str] | None,
+                 base_classes: list[str] | None, data_options: dict | None) -> tuple[str, str] | None:
     """(family, split name) under which the scan measured the toy-shapes split a run with these choices uses, None
     if it did not (other world knobs, targets that are not all the other styles, or sources and base both changed)."""
     opts = {**TOY_DEFAULTS, **(data_options or {})}
@@ -193,16 +187,16 @@ def scanned_name(setting: str, sources: list[str] | None, targets: list[str] | N
         fam = {float(TOY_DEFAULTS["colour_bias"]): "sources", 0.0: "sources, shortcut off"}.get(bias)
         return (fam, "+".join(src)) if fam else None
     if setting != "domain_shift" and src == list(TOY_SOURCES) and bias == TOY_DEFAULTS["colour_bias"]:
-        return "bases", ", ".join(sorted(base or TOY_BASE, key=SHAPES.index))
+        return "bases", ", ".join(sorted(base_classes or TOY_BASE, key=SHAPES.index))
     return None
 
 
 def measured_checks(setting: str, sources: list[str] | None = None, targets: list[str] | None = None,
-                    base: list[str] | None = None, data_options: dict | None = None,
+                    base_classes: list[str] | None = None, data_options: dict | None = None,
                     path: Path = COMMITTED) -> list[tuple[str, bool, str]] | None:
     """The committed scan's checks for ``setting`` on exactly the toy-shapes split a run with these choices uses, or
     None when the scan did not measure it: what the Studio says about the split a user picks."""
-    found = scanned_name(setting, sources, targets, base, data_options)
+    found = scanned_name(setting, sources, targets, base_classes, data_options)
     try:
         entry = load(path)["families"][found[0]][found[1]] if found else None
     except (OSError, ValueError, KeyError):

@@ -21,6 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -299,18 +300,25 @@ def command(a) -> str:
     return " ".join(parts)
 
 
-def main(a) -> int:
-    t0, seeds, out, over = time.time(), list(range(a.seeds)), Path(a.out), overrides(a)
+def resumable(out: Path) -> tuple[dict, Callable[[], None], Path]:
+    """What an interrupted bench left beside ``out`` (its ``.partial.json``; empty if none), a function that saves
+    that dict again, and the partial file's path (to delete once ``out`` is written)."""
     partial = out.with_suffix(".partial.json")
-    saved = json.loads(partial.read_text()) if partial.exists() else {}  # continue an interrupted run
+    saved = json.loads(partial.read_text()) if partial.exists() else {}
 
     def save():
         partial.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(json.dumps(saved))
 
+    return saved, save, partial
+
+
+def main(a) -> int:
+    t0, seeds, out, over = time.time(), list(range(a.seeds)), Path(a.out), overrides(a)
+    saved, save, partial = resumable(out)  # continue an interrupted run
     with tempfile.TemporaryDirectory() as tmp:
         res = run_all(a.settings, seeds, {s: over for s in a.settings}, Path(tmp), save,
-                       saved.setdefault("default", {}))
+                      saved.setdefault("default", {}))
         alts = {}
         for name, by_setting in ({} if getattr(a, "no_alt", False) else ALT_SPLITS).items():
             settings = [s for s in a.settings if s in by_setting]

@@ -132,3 +132,14 @@ def test_new_class_rows_add_up_to_the_new_split_and_are_printed(tmp_path):
     listed = [c for c in first_cells if c in per]
     erosion = {c: v["finetune"] - v["zeroshot"] for c, v in per.items()}
     assert listed == sorted(per, key=erosion.get)
+
+
+def test_an_interrupted_bench_resumes_from_what_it_saved(tmp_path):
+    from core.story import resumable
+
+    saved, save, partial = resumable(tmp_path / "out" / "story.json")
+    assert saved == {} and partial == tmp_path / "out" / "story.partial.json"
+    saved.setdefault("default", {})["domain_shift"] = [{"zeroshot": {"ood": 50.0}}]
+    save()
+    again, _, _ = resumable(tmp_path / "out" / "story.json")
+    assert again == saved

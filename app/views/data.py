@@ -50,9 +50,8 @@ def overview(ctx: AppContext, choice: configure.DataChoice, seed: int = 0):
     spec = configure.dataset_spec(choice, ctx.options)
     configure.check_domains(choice)
     opts = configure.data_options(choice, ctx.options)
-    return dataset_overview(spec, choice.setting, choice.sources or None,
-                            (choice.targets or None) if choice.setting != "open_class" else None,
-                            (choice.base_classes or None) if choice.setting != "domain_shift" else None, opts, seed)
+    split = configure.used_split(choice)
+    return dataset_overview(spec, choice.setting, split["sources"], split["targets"], split["base_classes"], opts, seed)
 
 
 def build(ctx: AppContext) -> DataView:
@@ -127,9 +126,8 @@ def build(ctx: AppContext) -> DataView:
         if len(cols) < len(ov.table.classes) or len(rows) < len(ov.table.domains):
             msg += f" · the grid shows {len(rows)} domains x {len(cols)} classes (a fixed sample)"
         if dataset == "toy-shapes":
-            checks = measured_checks(setting, sources, targets if setting != "open_class" else None,
-                                     base_classes if setting != "domain_shift" else None,
-                                     {"colour_bias": colour_bias, "shots": shots, "eval_per": eval_per})
+            checks = measured_checks(setting, **configure.used_split(choice),
+                                     data_options=configure.data_options(choice, ctx.options))
             if checks is not None:
                 msg += "\n\n" + text.split_verdict(checks)
         return (figures.sample_grid(mosaic, rows, cols, ov.roles), figures.split_counts(ov.split_domains, ov.roles),
