@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "follows this CPU's bf16 units)")
     st.add_argument("--no-alt", action="store_true", help="skip the other source/target and base/new splits")
     st.add_argument("--alt-seeds", type=int, default=1, help="seeds for each other split (the first N of --seeds)")
-    sp = bsub.add_parser("splits", help="the story's ordering checks on every source pair and on random base halves",
+    sp = bsub.add_parser("splits", help="the story's ordering checks on every source pair (shortcut on and off), "
+                         "DomainBed's leave-one-style-out protocol and random base halves",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sp.add_argument("--seed", type=int, default=0)
     sp.add_argument("--halves", type=int, default=HALVES, help="how many random base halves (drawn with a fixed seed)")

@@ -5,6 +5,8 @@ scan measures whole families, one seed each, so the answer does not hang on whic
 
 - domain shift on every pair of source styles (the other four styles are the targets);
 - the same pairs with the colour shortcut off (``colour_bias`` 0), which isolates what the shortcut does;
+- DomainBed's own protocol, as the paper measures domain shift: each style held out once with the other five as
+  sources, one run per held-out style, checked on the mean over the six (``leave_one_out``);
 - open class and in the wild on ``HALVES`` base halves drawn at random with a fixed seed (``HALF_SEED``), fixed
   before any of them was measured.
 
@@ -29,6 +31,8 @@ from .story import checks_as_json, ordering_checks, resumable, run_all, write_bl
 from .world.render import SHAPES, STYLES
 
 HALVES = 6
+PARTS = "parts"  # a split that is a protocol of several runs (held-out style -> overrides), checked on their mean
+LEAVE_ONE_OUT = "each style held out once, the other five the sources"
 HALF_SEED = 2026
 START, END = "<!-- splits:start -->", "<!-- splits:end -->"
 # Short column names for the checks' full names (story.ordering_checks), in the order the table prints them.
@@ -58,6 +62,24 @@ def without_shortcut(splits: dict[str, dict]) -> dict[str, dict]:
     shortcut to learn."""
     return {name: {s: {**o, "data_options": {"colour_bias": 0.0}} for s, o in by.items()}
             for name, by in splits.items()}
+
+
+def leave_one_out() -> dict[str, dict]:
+    """DomainBed's leave-one-domain-out runs (the paper's domain-shift protocol): held-out style -> setting ->
+    overrides, the other five styles the sources. Official code: ``converter_domainbed.py:51-53`` trains on every
+    domain not in ``--targets`` and tests on the target; ``scripts.sh:2-5`` runs each domain of a dataset as target."""
+    return {t: {"domain_shift": {"sources": [s for s in STYLES if s != t], "targets": [t]}} for t in STYLES}
+
+
+def held_out_mean(parts: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """One row set from single-target runs (held-out style -> rows): each method's accuracy on each held-out style as
+    ``ood/<style>``, their mean as ``ood`` (DomainBed's number) and the mean in-distribution accuracy as ``id``."""
+    methods = next(iter(parts.values()))
+    rows = {m: {f"ood/{t}": r[m]["ood"] for t, r in parts.items()} for m in methods}
+    for m, row in rows.items():
+        row["ood"] = sum(row.values()) / len(parts)
+        row["id"] = sum(r[m]["id"] for r in parts.values()) / len(parts)
+    return rows
 
 
 def base_halves(n: int = HALVES, seed: int = HALF_SEED) -> dict[str, dict]:
@@ -102,6 +124,8 @@ def held(v: dict) -> bool:
 FAMILIES = {"sources": ("sources (domain shift)", "source pairs"),
             "sources, shortcut off": ("sources, shortcut off (domain shift)",
                                       "source pairs with the colour shortcut off (`--data colour_bias=0`)"),
+            "leave one out": ("held out (domain shift, DomainBed's protocol)",
+                              "runs of DomainBed's protocol (each style held out once, checked on the mean)"),
             "bases": ("base classes (open class, in the wild)", "random base halves (open class and in the wild)")}
 
 
@@ -120,14 +144,21 @@ def markdown(report: dict) -> str:
 
 def scan(families: dict[str, dict], seed: int, over: dict, tmp: Path, saved: dict, save) -> dict:
     """Run every split of every family (one seed), reusing what ``saved`` already holds."""
+    def run(key: str, by_setting: dict) -> dict:
+        print(f"split {key}", file=sys.stderr, flush=True)
+        return run_all(list(by_setting), [seed], {s: {**over, **o} for s, o in by_setting.items()}, tmp, save,
+                       saved.setdefault(key, {}))
+
     out = {}
     for fam, splits in families.items():
         out[fam] = {}
         for name, by_setting in splits.items():
-            print(f"split {fam}: {name}", file=sys.stderr, flush=True)
-            res = run_all(list(by_setting), [seed], {s: {**over, **o} for s, o in by_setting.items()},
-                          tmp, save, saved.setdefault(f"{fam}/{name}", {}))
-            out[fam][name] = {"results": res, "checks": ordering_checks(res), "default": is_default(by_setting)}
+            if PARTS in by_setting:  # one protocol of several runs, checked on their mean
+                parts = {t: run(f"{fam}/{name}/{t}", p)["domain_shift"][0] for t, p in by_setting[PARTS].items()}
+                res, default = {"domain_shift": [held_out_mean(parts)]}, False
+            else:
+                res, default = run(f"{fam}/{name}", by_setting), is_default(by_setting)
+            out[fam][name] = {"results": res, "checks": ordering_checks(res), "default": default}
     return out
 
 
@@ -135,7 +166,7 @@ def main(a) -> int:
     t0, out = time.time(), Path(a.out)
     over = {"precision": STORY_PRECISION}
     families = {"sources": source_pairs(), "sources, shortcut off": without_shortcut(source_pairs()),
-                "bases": base_halves(a.halves)}
+                "leave one out": {LEAVE_ONE_OUT: {PARTS: leave_one_out()}}, "bases": base_halves(a.halves)}
     saved, save, partial = resumable(out)  # continue an interrupted scan
     with tempfile.TemporaryDirectory() as tmp:
         fams = scan(families, a.seed, over, Path(tmp), saved, save)

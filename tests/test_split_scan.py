@@ -11,14 +11,19 @@ from core.data.toy import TOY_BASE, TOY_SOURCES
 from core.split_scan import (
     COMMITTED,
     END,
+    LEAVE_ONE_OUT,
+    PARTS,
     SHORT,
     START,
     base_halves,
     family_table,
     held,
+    held_out_mean,
     is_default,
+    leave_one_out,
     load,
     markdown,
+    scan,
     source_pairs,
     without_shortcut,
 )
@@ -40,6 +45,60 @@ def test_every_source_pair_is_scanned_with_the_other_styles_as_targets():
     off = without_shortcut(pairs)
     assert list(off) == list(pairs) and not any(is_default(v) for v in off.values())
     assert all(v["domain_shift"]["data_options"] == {"colour_bias": 0.0} for v in off.values())
+
+
+def test_leave_one_out_holds_each_style_out_once_with_the_other_five_as_sources():
+    runs = leave_one_out()
+    assert list(runs) == list(STYLES)
+    for held_out, by_setting in runs.items():
+        over = by_setting["domain_shift"]
+        assert over["targets"] == [held_out] and sorted(over["sources"] + [held_out]) == sorted(STYLES)
+
+
+def _single_target_rows(target: str, zs: float, ft: float, co: float) -> dict:
+    rows = {m: {"id": 90.0, "ood": v, f"ood/{target}": v} for m, v in (("zeroshot", zs), ("finetune", ft),
+                                                                       ("clipood", co))}
+    return rows
+
+
+def test_held_out_mean_is_domainbeds_number_and_the_checks_see_every_held_out_style():
+    parts = {"photo": _single_target_rows("photo", 60.0, 58.0, 63.0),
+             "pixel": _single_target_rows("pixel", 30.0, 40.0, 44.0)}
+    rows = held_out_mean(parts)
+    assert rows["finetune"] == {"ood/photo": 58.0, "ood/pixel": 40.0, "ood": 49.0, "id": 90.0}
+    chk = {n: ok for n, ok, _ in ordering_checks({"domain_shift": [rows]})}
+    assert chk["domain shift OOD: finetune >= zero-shot + 2"]  # 49 vs 45
+    assert chk["domain shift OOD: clipood >= finetune + 2"]  # 53.5 vs 49
+    # photo is the strong held-out style (60 >= the mean 45) and fine-tuning loses there
+    assert chk["finetune below zero-shot on a target where zero-shot is strong (>= its mean over targets)"]
+    parts["photo"] = _single_target_rows("photo", 60.0, 61.0, 63.0)
+    chk = {n: ok for n, ok, _ in ordering_checks({"domain_shift": [held_out_mean(parts)]})}
+    assert not chk["finetune below zero-shot on a target where zero-shot is strong (>= its mean over targets)"]
+
+
+def test_the_scan_runs_a_protocols_parts_and_checks_their_mean(monkeypatch, tmp_path):
+    """A family entry with parts runs each part (saved under its own key, so a resumed scan skips it) and is checked
+    on the parts' mean; run_all is replaced by a recorder so this runs in milliseconds."""
+    import core.split_scan as split_scan
+
+    seen = []
+
+    def fake_run_all(settings, seeds, over_by_setting, tmp, save, res):
+        over = over_by_setting["domain_shift"]
+        seen.append(over["targets"][0])
+        t = over["targets"][0]
+        res["domain_shift"] = [_single_target_rows(t, 50.0, 50.0 + len(seen), 60.0)]
+        return res
+
+    monkeypatch.setattr(split_scan, "run_all", fake_run_all)
+    saved = {}
+    out = scan({"leave one out": {LEAVE_ONE_OUT: {PARTS: leave_one_out()}}}, 0, {}, tmp_path, saved, lambda: None)
+    entry = out["leave one out"][LEAVE_ONE_OUT]
+    assert seen == list(STYLES) and entry["default"] is False
+    assert set(saved) == {f"leave one out/{LEAVE_ONE_OUT}/{t}" for t in STYLES}
+    ft = entry["results"]["domain_shift"][0]["finetune"]
+    assert ft["ood"] == pytest.approx(50.0 + 3.5) and ft["ood/infrared"] == 56.0
+    assert dict((n, ok) for n, ok, _ in entry["checks"])["domain shift OOD: finetune >= zero-shot + 2"]
 
 
 def test_base_halves_are_fixed_before_measuring_and_hold_half_the_classes():
@@ -90,6 +149,7 @@ def test_committed_scan_block_in_the_readme_is_the_committed_json():
     block = readme[readme.index(START) + len(START):readme.index(END)].strip()
     assert block == markdown(data)
     assert len(data["families"]["sources"]) == len(source_pairs())
+    assert list(data["families"]["leave one out"]) == [LEAVE_ONE_OUT]
     assert list(data["families"]["bases"]) == list(base_halves(int(re.search(r"--halves (\d+)", data["command"])[1])))
 
 
