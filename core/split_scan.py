@@ -53,8 +53,12 @@ SHORT = {
 
 def source_pairs() -> dict[str, dict]:
     """Every pair of styles as the domain-shift sources, the other four as targets: name -> setting -> overrides."""
-    return {"+".join(pair): {"domain_shift": {"sources": list(pair), "targets": [s for s in STYLES if s not in pair]}}
-            for pair in itertools.combinations(STYLES, 2)}
+    return {"+".join(pair): _domain_shift(list(pair)) for pair in itertools.combinations(STYLES, 2)}
+
+
+def _domain_shift(sources: list[str]) -> dict:
+    """Domain shift with these sources and every other style as a target: setting -> overrides."""
+    return {"domain_shift": {"sources": sources, "targets": [s for s in STYLES if s not in sources]}}
 
 
 def without_shortcut(splits: dict[str, dict]) -> dict[str, dict]:
@@ -68,7 +72,7 @@ def leave_one_out() -> dict[str, dict]:
     """DomainBed's leave-one-domain-out runs (the paper's domain-shift protocol): held-out style -> setting ->
     overrides, the other five styles the sources. Official code: ``converter_domainbed.py:51-53`` trains on every
     domain not in ``--targets`` and tests on the target; ``scripts.sh:2-5`` runs each domain of a dataset as target."""
-    return {t: {"domain_shift": {"sources": [s for s in STYLES if s != t], "targets": [t]}} for t in STYLES}
+    return {t: _domain_shift([s for s in STYLES if s != t]) for t in STYLES}
 
 
 def held_out_mean(parts: dict[str, dict]) -> dict[str, dict[str, float]]:
@@ -77,7 +81,7 @@ def held_out_mean(parts: dict[str, dict]) -> dict[str, dict[str, float]]:
     methods = next(iter(parts.values()))
     rows = {m: {f"ood/{t}": r[m]["ood"] for t, r in parts.items()} for m in methods}
     for m, row in rows.items():
-        row["ood"] = sum(row.values()) / len(parts)
+        row["ood"] = sum(row[f"ood/{t}"] for t in parts) / len(parts)
         row["id"] = sum(r[m]["id"] for r in parts.values()) / len(parts)
     return rows
 
