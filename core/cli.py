@@ -25,7 +25,7 @@ from .data.splits import SETTINGS
 from .methods import AVERAGES, METHODS
 from .reasons import word
 from .recipes import SAMPLERS
-from .split_scan import HALVES
+from .split_scan import FAMILY_IDS, HALVES
 
 # How the command line words a run's end (core/reasons.py codes): the actions name this tool's options.
 CLI_WORDS = {"resume": "resume with --resume", "lr": "--lr", "batch_size_word": "--batch-size",
@@ -163,16 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = bsub.add_parser("story", help="every method in the three settings on toy-shapes, several seeds",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     st.add_argument("--seeds", type=int, default=3)
-    st.add_argument("--steps", type=int, default=None)
     st.add_argument("--settings", type=_csv, default=list(SETTINGS))
     st.add_argument("--out", default="bench/results/story.json")
     st.add_argument("--readme", default=None, help="also replace the story table in this README")
-    st.add_argument("--model", default=None, help="model id instead of toy-clip (experiments)")
-    st.add_argument("--lr", type=float, default=None)
-    st.add_argument("--lam", type=float, default=None)
-    st.add_argument("--beta", type=float, default=None, help="BMA beta in every setting instead of each one's default")
-    st.add_argument("--data", type=_kv, action="append", default=[], metavar="KEY=VALUE",
-                    help="toy-shapes option instead of its default, e.g. --data colour_bias=0.5")
+    _add_knob_flags(st)
     st.add_argument("--precision", choices=PRECISIONS, default=STORY_PRECISION,
                     help="every run's precision: fp32 by default, so the committed table reproduces on any CPU (auto "
                          "follows this CPU's bf16 units)")
@@ -185,10 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--halves", type=int, default=HALVES, help="how many random base halves (drawn with a fixed seed)")
     sp.add_argument("--out", default="bench/results/splits.json")
     sp.add_argument("--readme", default=None, help="also replace the splits table in this README")
+    sp.add_argument("--families", type=_csv, default=None, metavar="IDS",
+                    help=f"only these families ({', '.join(FAMILY_IDS)}), e.g. --families loo; every one without it")
+    _add_knob_flags(sp)
     from .sweep import add_sweep_parser
 
     add_sweep_parser(sub)
     return p
+
+
+def _add_knob_flags(p: argparse.ArgumentParser) -> None:
+    """The flags with which a bench tries other hyperparameters or another world than the defaults."""
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--model", default=None, help="model id instead of toy-clip (experiments)")
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lam", type=float, default=None)
+    p.add_argument("--beta", type=float, default=None, help="BMA beta in every setting instead of each one's default")
+    p.add_argument("--data", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="toy-shapes option instead of its default, e.g. --data colour_bias=0.5")
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:

@@ -13,6 +13,12 @@ scan measures whole families, one seed each, so the answer does not hang on whic
 Each split gets the story's ordering checks (``story.ordering_checks``); the markdown is a table of which hold.
 
     python -m core bench splits --readme README.md
+
+The same flags as ``bench story`` (``--lr``, ``--lam``, ``--beta``, ``--steps``, ``--model``, ``--data``) and
+``--families`` test a change of world or hyperparameters on whole families before it becomes a default, e.g.
+``python -m core bench splits --families loo --data colour_bias=0.8 --out /tmp/loo.json``. The committed JSON
+(``COMMITTED``, which the README and the Studio quote as "default hyperparameters") only takes a scan of every
+family with the defaults.
 """
 
 from __future__ import annotations
@@ -25,9 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import STORY_PRECISION
+from .config import ConfigError
 from .data.toy import TOY_BASE, TOY_DEFAULTS, TOY_SOURCES
-from .story import checks_as_json, ordering_checks, resumable, run_all, write_block
+from .story import checks_as_json, flag_args, ordering_checks, overrides, resumable, run_all, write_block
 from .world.render import SHAPES, STYLES
 
 HALVES = 6
@@ -133,9 +139,21 @@ FAMILIES = {"sources": ("sources (domain shift)", "source pairs"),
             "bases": ("base classes (open class, in the wild)", "random base halves (open class and in the wild)")}
 
 
+# --families ids (short, no commas) -> family keys.
+FAMILY_IDS = {"sources": "sources", "shortcut-off": "sources, shortcut off", "loo": "leave one out",
+              "bases": "bases"}
+
+
+def all_families(halves: int = HALVES) -> dict[str, dict]:
+    """Every family the scan measures: family key -> split name -> setting -> overrides (or a protocol's parts)."""
+    return {"sources": source_pairs(), "sources, shortcut off": without_shortcut(source_pairs()),
+            "leave one out": {LEAVE_ONE_OUT: {PARTS: leave_one_out()}}, "bases": base_halves(halves)}
+
+
 def markdown(report: dict) -> str:
     fams = {k: report["families"][k] for k in FAMILIES if k in report["families"]}
-    lines = [f"Measured with `{report['command']}` (seed {report['seed']}, default hyperparameters, "
+    knobs = "flags as in the command" if report.get("flags") else "default hyperparameters"
+    lines = [f"Measured with `{report['command']}` (seed {report['seed']}, {knobs}, "
              f"{report['precision']} runs, {report['wall_s'] / 60:.1f} min on this machine). Each number is the "
              "difference its check tests, in points, as in the story's check lines (for new FT ≤ ZS−2: zero-shot "
              "minus fine-tune); the per-target checks show only whether they hold.", "",
@@ -150,7 +168,7 @@ def scan(families: dict[str, dict], seed: int, over: dict, tmp: Path, saved: dic
     """Run every split of every family (one seed), reusing what ``saved`` already holds."""
     def run(key: str, by_setting: dict) -> dict:
         print(f"split {key}", file=sys.stderr, flush=True)
-        return run_all(list(by_setting), [seed], {s: {**over, **o} for s, o in by_setting.items()}, tmp, save,
+        return run_all(list(by_setting), [seed], {s: merged(over, o) for s, o in by_setting.items()}, tmp, save,
                        saved.setdefault(key, {}))
 
     out = {}
@@ -166,16 +184,36 @@ def scan(families: dict[str, dict], seed: int, over: dict, tmp: Path, saved: dic
     return out
 
 
+def merged(over: dict, split: dict) -> dict:
+    """One run's overrides: the scan's flags, then the split's; toy-shapes options merge key by key, so a family's
+    ``colour_bias`` 0 keeps the other ``--data`` options."""
+    data = {**over.get("data_options", {}), **split.get("data_options", {})}
+    return {**over, **split, **({"data_options": data} if data else {})}
+
+
+def chosen(ids: list[str] | None, halves: int) -> dict[str, dict]:
+    """The families ``--families`` names (every family without it)."""
+    unknown = [i for i in ids or () if i not in FAMILY_IDS]
+    if unknown:
+        raise ConfigError("families", f"no split family {unknown[0]!r}; choose from {', '.join(FAMILY_IDS)}")
+    fams = all_families(halves)
+    return {k: v for k, v in fams.items() if not ids or k in {FAMILY_IDS[i] for i in ids}}
+
+
 def main(a) -> int:
-    t0, out = time.time(), Path(a.out)
-    over = {"precision": STORY_PRECISION}
-    families = {"sources": source_pairs(), "sources, shortcut off": without_shortcut(source_pairs()),
-                "leave one out": {LEAVE_ONE_OUT: {PARTS: leave_one_out()}}, "bases": base_halves(a.halves)}
+    t0, out, over, flags = time.time(), Path(a.out), overrides(a), flag_args(a)
+    ids = getattr(a, "families", None)
+    if (flags or ids) and out.resolve() == COMMITTED.resolve():
+        raise ConfigError("out", f"{COMMITTED.name} holds the scan of every family with the defaults; write a scan "
+                                 "of some families or other hyperparameters elsewhere (--out FILE)")
+    families = chosen(ids, a.halves)
     saved, save, partial = resumable(out)  # continue an interrupted scan
     with tempfile.TemporaryDirectory() as tmp:
         fams = scan(families, a.seed, over, Path(tmp), saved, save)
-    report = {"command": f"python -m core bench splits --seed {a.seed} --halves {a.halves}", "seed": a.seed,
-              "precision": over["precision"], "families": fams, "wall_s": time.time() - t0}
+    command = " ".join(["python -m core bench splits --seed", str(a.seed), "--halves", str(a.halves),
+                        *(["--families", ",".join(ids)] if ids else []), *flags])
+    report = {"command": command, "seed": a.seed, "precision": over["precision"], "flags": flags, "families": fams,
+              "wall_s": time.time() - t0}
     md = markdown(report)
     print(md)
     write(report, out, a.readme, md)

@@ -287,14 +287,21 @@ def overrides(a) -> dict:
     return over
 
 
-def command(a) -> str:
-    parts = ["python -m core bench story --seeds", str(a.seeds)]
+def flag_args(a) -> list[str]:
+    """The flags that replace a default (hyperparameters, model, toy-shapes options, precision), as typed: what a
+    bench's printed command must name so it reruns the same runs."""
+    parts = []
     for k in (*HPARAM_FLAGS, "model"):
         if getattr(a, k, None) is not None:
             parts += [f"--{k}", str(getattr(a, k))]
     parts += [f"--data {k}={v}" for k, v in (getattr(a, "data", None) or [])]
     if getattr(a, "precision", STORY_PRECISION) != STORY_PRECISION:
         parts += ["--precision", a.precision]
+    return parts
+
+
+def command(a) -> str:
+    parts = ["python -m core bench story --seeds", str(a.seeds), *flag_args(a)]
     if getattr(a, "no_alt", False):
         parts.append("--no-alt")
     return " ".join(parts)

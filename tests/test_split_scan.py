@@ -11,11 +11,14 @@ from core.data.toy import TOY_BASE, TOY_SOURCES
 from core.split_scan import (
     COMMITTED,
     END,
+    FAMILY_IDS,
     LEAVE_ONE_OUT,
     PARTS,
     SHORT,
     START,
+    all_families,
     base_halves,
+    chosen,
     family_table,
     held,
     held_out_mean,
@@ -23,6 +26,7 @@ from core.split_scan import (
     leave_one_out,
     load,
     markdown,
+    merged,
     scan,
     source_pairs,
     without_shortcut,
@@ -110,6 +114,68 @@ def test_base_halves_are_fixed_before_measuring_and_hold_half_the_classes():
         base = by_setting["open_class"]["base_classes"]
         assert len(set(base)) == len(SHAPES) // 2 and base == sorted(base, key=SHAPES.index)
     assert not any(v["open_class"]["base_classes"] == list(TOY_BASE) for v in halves.values())
+
+
+def test_a_scan_with_other_knobs_passes_them_to_every_run_and_names_them(monkeypatch, tmp_path):
+    """`bench splits --families loo --lr ... --data ...` runs only that family, every run gets the flags (a family's
+    own toy-shapes option merged with --data, not replacing it), and the report's command and markdown name them."""
+    import core.split_scan as split_scan
+    from core.cli import build_parser
+
+    runs = []
+
+    def fake_run_all(settings, seeds, over_by_setting, tmp, save, res):
+        over = over_by_setting["domain_shift"]
+        runs.append(over)
+        res["domain_shift"] = [_single_target_rows(over["targets"][0], 50.0, 53.0, 56.0)]
+        return res
+
+    monkeypatch.setattr(split_scan, "run_all", fake_run_all)
+    out = tmp_path / "loo.json"
+    a = build_parser().parse_args(["bench", "splits", "--families", "loo", "--lr", "3e-4", "--data", "shots=16",
+                                   "--out", str(out)])
+    assert split_scan.main(a) == 0
+    assert [r["targets"] for r in runs] == [[t] for t in STYLES]
+    assert all(r["lr"] == 3e-4 and r["data_options"] == {"shots": 16} for r in runs)
+    report = load(out)
+    assert list(report["families"]) == ["leave one out"]
+    assert report["command"] == ("python -m core bench splits --seed 0 --halves 6 --families loo --lr 0.0003 "
+                                 "--data shots=16")
+    assert "flags as in the command" in markdown(report) and "default hyperparameters" not in markdown(report)
+    assert "default hyperparameters" in markdown(load(COMMITTED))
+
+
+def test_a_familys_own_world_option_merges_with_the_flags():
+    off = without_shortcut(source_pairs())["photo+sketch"]["domain_shift"]
+    over = {"lr": 1e-4, "data_options": {"shots": 16, "colour_bias": 0.8}}
+    assert merged(over, off)["data_options"] == {"shots": 16, "colour_bias": 0.0}
+    assert merged(over, off)["lr"] == 1e-4 and merged(over, off)["sources"] == ["photo", "sketch"]
+    assert "data_options" not in merged({"lr": 1e-4}, source_pairs()["photo+sketch"]["domain_shift"])
+
+
+def test_families_are_chosen_by_id_and_an_unknown_id_is_a_one_line_error():
+    from core.config import ConfigError
+
+    assert list(chosen(None, 2)) == list(all_families(2)) == list(FAMILY_IDS.values())
+    assert list(chosen(["loo", "bases"], 2)) == ["leave one out", "bases"]
+    with pytest.raises(ConfigError, match="no split family 'pairs'; choose from sources, shortcut-off, loo, bases"):
+        chosen(["pairs"], 2)
+
+
+def test_the_committed_scan_is_not_overwritten_by_an_experiment(monkeypatch):
+    """The README and the Studio quote the committed JSON as every family at the defaults: a scan with flags or a
+    family subset must go elsewhere, and says so before running anything."""
+    import core.split_scan as split_scan
+    from core.cli import build_parser
+    from core.config import ConfigError
+    from core.split_scan import main
+
+    monkeypatch.setattr(split_scan, "run_all", lambda *a: pytest.fail("ran before refusing"))
+
+    for extra in (["--families", "loo"], ["--data", "colour_bias=0.8"], ["--lam", "0.0"]):
+        a = build_parser().parse_args(["bench", "splits", *extra, "--out", str(COMMITTED)])
+        with pytest.raises(ConfigError, match="--out: splits.json holds the scan of every family with the defaults"):
+            main(a)
 
 
 def test_every_check_has_a_short_column_name():
