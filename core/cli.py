@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--readme", default=None, help="also replace the splits table in this README")
     sp.add_argument("--families", type=_csv, default=None, metavar="IDS",
                     help=f"only these families ({', '.join(FAMILY_IDS)}), e.g. --families loo; every one without it")
+    sp.add_argument("--compare", nargs="+", default=None, metavar="JSON",
+                    help="no runs: print these saved scans side by side (with --readme, into its compare block)")
     _add_knob_flags(sp)
     from .sweep import add_sweep_parser
 

@@ -18,7 +18,8 @@ The same flags as ``bench story`` (``--lr``, ``--lam``, ``--beta``, ``--steps``,
 ``--families`` test a change of world or hyperparameters on whole families before it becomes a default, e.g.
 ``python -m core bench splits --families loo --data colour_bias=0.8 --out /tmp/loo.json``. The committed JSON
 (``COMMITTED``, which the README and the Studio quote as "default hyperparameters") only takes a scan of every
-family with the defaults.
+family with the defaults. ``--compare A.json B.json ...`` prints saved scans side by side without running anything
+(with ``--readme``, into the README's compare block).
 """
 
 from __future__ import annotations
@@ -193,19 +194,65 @@ def merged(over: dict, split: dict) -> dict:
 
 def chosen(ids: list[str] | None, halves: int) -> dict[str, dict]:
     """The families ``--families`` names (every family without it)."""
+    keys = family_keys(ids)
+    return {k: v for k, v in all_families(halves).items() if k in keys}
+
+
+def family_keys(ids: list[str] | None) -> list[str]:
+    """The family keys ``--families`` ids name, in the scan's order (every family without ids)."""
     unknown = [i for i in ids or () if i not in FAMILY_IDS]
     if unknown:
         raise ConfigError("families", f"no split family {unknown[0]!r}; choose from {', '.join(FAMILY_IDS)}")
-    fams = all_families(halves)
-    return {k: v for k, v in fams.items() if not ids or k in {FAMILY_IDS[i] for i in ids}}
+    return [k for k in FAMILIES if not ids or k in {FAMILY_IDS[i] for i in ids}]
+
+
+COMPARE_START, COMPARE_END = "<!-- splits-compare:start -->", "<!-- splits-compare:end -->"
+
+
+def compare(paths: list[str], ids: list[str] | None) -> str:
+    """One table of saved scans side by side (no runs): per scan and split of each chosen family, its checks; each
+    row named by the flags its scan ran with. How a world or hyperparameter change moves the ordering."""
+    reports = [(path, _saved_scan(path)) for path in paths]
+    keys = [k for k in family_keys(ids) if all(k in r["families"] for _, r in reports)]
+    if not keys:
+        raise ConfigError("compare", "these scans share no family; give scans of the same family (--families)")
+    lines = [f"Compared with `python -m core bench splits --compare {' '.join(paths)}"
+             + (f" --families {','.join(ids)}`" if ids else "`") + " from the scans' saved JSON (seed "
+             + ", ".join(sorted({str(r["seed"]) for _, r in reports})) + "; each row names the flags its scan ran "
+             "with, the numbers are the differences the checks test, in points)."]
+    for k in keys:
+        fams = {_row_label(r, n, len(r["families"][k])): v for _, r in reports for n, v in r["families"][k].items()}
+        lines += [""] + family_table(FAMILIES[k][0], fams)
+    return "\n".join(lines)
+
+
+def _saved_scan(path: str) -> dict:
+    try:
+        return load(Path(path))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError("compare", f"{path} is not a saved split scan (python -m core bench splits --out FILE "
+                                     "writes one)") from None
+
+
+def _row_label(report: dict, split: str, n_splits: int) -> str:
+    """A compared row: the flags its scan ran with (or "defaults"), and the split when its family has several."""
+    knobs = " ".join(report.get("flags") or []) or "defaults"
+    return knobs if n_splits == 1 else f"{knobs}: {split}"
 
 
 def main(a) -> int:
-    t0, out, over, flags = time.time(), Path(a.out), overrides(a), flag_args(a)
     ids = getattr(a, "families", None)
-    if (flags or ids) and out.resolve() == COMMITTED.resolve():
-        raise ConfigError("out", f"{COMMITTED.name} holds the scan of every family with the defaults; write a scan "
-                                 "of some families or other hyperparameters elsewhere (--out FILE)")
+    if getattr(a, "compare", None):
+        md = compare(a.compare, ids)
+        print(md)
+        if a.readme:
+            write_block(Path(a.readme), md, COMPARE_START, COMPARE_END)
+        return 0
+    t0, out, over, flags = time.time(), Path(a.out), overrides(a), flag_args(a)
+    if (flags or ids) and (out.resolve() == COMMITTED.resolve() or a.readme):
+        raise ConfigError("out", f"{COMMITTED.name} and the README's scan table hold the scan of every family with "
+                                 "the defaults; write a scan of some families or other hyperparameters elsewhere "
+                                 "(--out FILE, no --readme)")
     families = chosen(ids, a.halves)
     saved, save, partial = resumable(out)  # continue an interrupted scan
     with tempfile.TemporaryDirectory() as tmp:

@@ -19,6 +19,7 @@ from core.split_scan import (
     all_families,
     base_halves,
     chosen,
+    compare,
     family_table,
     held,
     held_out_mean,
@@ -162,7 +163,7 @@ def test_families_are_chosen_by_id_and_an_unknown_id_is_a_one_line_error():
         chosen(["pairs"], 2)
 
 
-def test_the_committed_scan_is_not_overwritten_by_an_experiment(monkeypatch):
+def test_the_committed_scan_is_not_overwritten_by_an_experiment(monkeypatch, tmp_path):
     """The README and the Studio quote the committed JSON as every family at the defaults: a scan with flags or a
     family subset must go elsewhere, and says so before running anything."""
     import core.split_scan as split_scan
@@ -173,9 +174,52 @@ def test_the_committed_scan_is_not_overwritten_by_an_experiment(monkeypatch):
     monkeypatch.setattr(split_scan, "run_all", lambda *a: pytest.fail("ran before refusing"))
 
     for extra in (["--families", "loo"], ["--data", "colour_bias=0.8"], ["--lam", "0.0"]):
-        a = build_parser().parse_args(["bench", "splits", *extra, "--out", str(COMMITTED)])
-        with pytest.raises(ConfigError, match="--out: splits.json holds the scan of every family with the defaults"):
-            main(a)
+        for where in (["--out", str(COMMITTED)], ["--out", str(tmp_path / "x.json"), "--readme", "README.md"]):
+            a = build_parser().parse_args(["bench", "splits", *extra, *where])
+            with pytest.raises(ConfigError, match="--out: splits.json and the README's scan table hold the scan"):
+                main(a)
+
+
+def test_saved_scans_compare_side_by_side_each_row_named_by_its_flags(tmp_path):
+    """`bench splits --compare A B` reads saved scans (no runs) and puts one family's rows together, each named by
+    the flags its scan ran with, so a knob's effect on the checks reads off one table."""
+    from core.config import ConfigError
+    from core.split_scan import write
+
+    good = {"domain_shift": GOOD["domain_shift"][:1]}
+    bad = copy.deepcopy(good)
+    bad["domain_shift"][0]["finetune"]["ood"] = bad["domain_shift"][0]["zeroshot"]["ood"] + 1.0
+    paths = []
+    for flags, res in (([], good), (["--data colour_bias=0.8"], bad)):
+        report = {**_report({"s x": res}), "flags": flags}
+        report["families"] = {"leave one out": {LEAVE_ONE_OUT: report["families"]["sources"]["s x"]}}
+        paths.append(str(tmp_path / f"{len(paths)}.json"))
+        write(report, Path(paths[-1]), None, "")
+    md = compare(paths, ["loo"])
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[0] for r in rows] == ["| defaults", "| --data colour_bias=0.8"]
+    assert rows[0].endswith("| **yes** |") and "✗ +1.0" in rows[1] and rows[1].endswith("| no |")
+    assert md.startswith(f"Compared with `python -m core bench splits --compare {' '.join(paths)} --families loo`")
+    with pytest.raises(ConfigError, match="share no family"):
+        compare(paths, ["bases"])
+    with pytest.raises(ConfigError, match="no split family 'held'"):
+        compare(paths, ["held"])
+    (tmp_path / "other.json").write_text("{}")
+    with pytest.raises(ConfigError, match="other.json is not a saved split scan"):
+        compare([str(tmp_path / "other.json")], None)
+
+
+def test_the_readmes_compared_scans_are_the_committed_jsons(monkeypatch):
+    """The README's side-by-side table is `--compare` of the scans it names, as committed."""
+    from core.split_scan import COMPARE_END, COMPARE_START
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(COMPARE_START) + len(COMPARE_START):readme.index(COMPARE_END)].strip()
+    cmd = re.match(r"Compared with `python -m core bench splits --compare (.+?) --families (\S+)`", block)
+    paths = cmd[1].split()
+    assert all((ROOT / path).is_file() for path in paths) and paths[0] == "bench/results/splits.json"
+    monkeypatch.chdir(ROOT)  # the block names the scans relative to the repository root
+    assert block == compare(paths, cmd[2].split(","))
 
 
 def test_every_check_has_a_short_column_name():
