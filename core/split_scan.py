@@ -212,16 +212,16 @@ COMPARE_START, COMPARE_END = "<!-- splits-compare:start -->", "<!-- splits-compa
 def compare(paths: list[str], ids: list[str] | None) -> str:
     """One table of saved scans side by side (no runs): per scan and split of each chosen family, its checks; each
     row named by the flags its scan ran with. How a world or hyperparameter change moves the ordering."""
-    reports = [(path, _saved_scan(path)) for path in paths]
-    keys = [k for k in family_keys(ids) if all(k in r["families"] for _, r in reports)]
+    reports = [_saved_scan(path) for path in paths]
+    keys = [k for k in family_keys(ids) if all(k in r["families"] for r in reports)]
     if not keys:
         raise ConfigError("compare", "these scans share no family; give scans of the same family (--families)")
-    lines = [f"Compared with `python -m core bench splits --compare {' '.join(paths)}"
-             + (f" --families {','.join(ids)}`" if ids else "`") + " from the scans' saved JSON (seed "
-             + ", ".join(sorted({str(r["seed"]) for _, r in reports})) + "; each row names the flags its scan ran "
+    cmd = f"python -m core bench splits --compare {' '.join(paths)}" + (f" --families {','.join(ids)}" if ids else "")
+    seeds = ", ".join(sorted({str(r["seed"]) for r in reports}))
+    lines = [f"Compared with `{cmd}` from the scans' saved JSON (seed {seeds}; each row names the flags its scan ran "
              "with, the numbers are the differences the checks test, in points)."]
     for k in keys:
-        fams = {_row_label(r, n, len(r["families"][k])): v for _, r in reports for n, v in r["families"][k].items()}
+        fams = {_row_label(r, n, len(r["families"][k])): v for r in reports for n, v in r["families"][k].items()}
         lines += [""] + family_table(FAMILIES[k][0], fams)
     return "\n".join(lines)
 
