@@ -1,0 +1,60 @@
+"""Run any command of this project in a variant of the toy world with other swapped-name pairs (an experiment tool).
+
+    python -m bench.world_variant square:diamond,crescent:semicircle,circle:ring,triangle:arrow \\
+        core.world.pretrain --out /tmp/tc4 --init STAGE1 --steps 500 --warmup 50 --lr 3e-4 --eval-every 250
+    python -m bench.world_variant PAIRS core bench splits --families sources,loo --model local-dir:/tmp/tc4 --out x.json
+
+The world's transferable gap is which names the pre-training captions swap (``core.world.captions.MISNOMER_PAIRS``),
+and the colour shortcut gives the two shapes of each pair one colour (``core.world.scenes.SHORTCUT_COLOUR``). Both are
+world constants. Trying another set means pre-training a model on the variant's captions *and* fine-tuning on the
+variant's shortcut colours, so every command of the experiment must run in the same variant: this sets the pairs in
+this process, then runs the named module (``python -m`` style) or script with the remaining arguments. A variant is
+an experiment, not a default: adopting one means changing the constants and re-pretraining the shipped model.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+from core.world import captions, scenes
+from core.world.render import SHAPES
+
+
+def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """``a:b,c:d`` -> ((a, b), (c, d)); each name a toy shape, no shape in two pairs (else a one-line error)."""
+    pairs = tuple(tuple(p.strip().split(":")) for p in text.split(",") if p.strip())
+    names = [n for p in pairs for n in p]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise SystemExit(f"pairs must look like square:diamond,crescent:semicircle (got {text!r})")
+    unknown = [n for n in names if n not in SHAPES]
+    if unknown:
+        raise SystemExit(f"unknown shape(s) {', '.join(unknown)}: use names from {', '.join(SHAPES)}")
+    if len(set(names)) != len(names):
+        raise SystemExit(f"a shape may be in one pair only (got {text!r})")
+    return pairs
+
+
+def apply(pairs: tuple[tuple[str, str], ...]) -> None:
+    """Swap these names in the caption stream and give each pair one shortcut colour, in this process."""
+    captions.MISNOMER_PAIRS = pairs
+    captions.MISNOMERS.clear()
+    captions.MISNOMERS.update({a: b for x, y in pairs for a, b in ((x, y), (y, x))})
+    scenes.MISNOMER_PAIRS = pairs
+    scenes.SHORTCUT_COLOUR = scenes._shortcut_colours()
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 2:
+        raise SystemExit("usage: python -m bench.world_variant a:b,c:d,... MODULE|SCRIPT.py [ARGS...]")
+    apply(parse_pairs(argv[0]))
+    target, sys.argv = argv[1], [argv[1], *argv[2:]]
+    print(f"world variant: swapped pairs {captions.MISNOMER_PAIRS}", file=sys.stderr)
+    if target.endswith(".py"):
+        runpy.run_path(target, run_name="__main__")
+    else:
+        runpy.run_module(target, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
