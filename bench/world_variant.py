@@ -38,10 +38,8 @@ def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
 def apply(pairs: tuple[tuple[str, str], ...]) -> None:
     """Swap these names in the caption stream and give each pair one shortcut colour, in this process."""
     captions.MISNOMER_PAIRS = pairs
-    captions.MISNOMERS.clear()
-    captions.MISNOMERS.update({a: b for x, y in pairs for a, b in ((x, y), (y, x))})
-    scenes.MISNOMER_PAIRS = pairs
-    scenes.SHORTCUT_COLOUR = scenes._shortcut_colours()
+    captions.MISNOMERS = captions.swapped_names(pairs)
+    scenes.SHORTCUT_COLOUR = scenes.shortcut_colours(pairs)
 
 
 def main(argv: list[str]) -> None:

@@ -18,8 +18,7 @@ RING, CIRCLE = SHAPES.index("ring"), SHAPES.index("circle")
 def restored(monkeypatch):
     """Every world constant apply() replaces, put back after the test."""
     monkeypatch.setattr(captions, "MISNOMER_PAIRS", captions.MISNOMER_PAIRS)
-    monkeypatch.setattr(captions, "MISNOMERS", dict(captions.MISNOMERS))
-    monkeypatch.setattr(scenes, "MISNOMER_PAIRS", scenes.MISNOMER_PAIRS)
+    monkeypatch.setattr(captions, "MISNOMERS", captions.MISNOMERS)
     monkeypatch.setattr(scenes, "SHORTCUT_COLOUR", scenes.SHORTCUT_COLOUR)
 
 

@@ -37,7 +37,14 @@ TOY_TEMPLATES = (
 
 # shape -> the name captions often use for it instead (a label-space mismatch between pre-training and the task).
 MISNOMER_PAIRS = (("square", "diamond"), ("crescent", "semicircle"))
-MISNOMERS = {a: b for x, y in MISNOMER_PAIRS for a, b in ((x, y), (y, x))}
+
+
+def swapped_names(pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Each shape of each pair -> the other's name (both directions)."""
+    return {a: b for x, y in pairs for a, b in ((x, y), (y, x))}
+
+
+MISNOMERS = swapped_names(MISNOMER_PAIRS)
 MISNOMER_RATE = 0.7
 
 # Shapes whose names captions seldom use: with ``naming_rate`` < 1 a caption names one of these only that often and

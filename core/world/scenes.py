@@ -24,15 +24,16 @@ EVAL_SEED = 12345
 PRETRAIN_STYLE_MIX = {"photo": 0.30, "cartoon": 0.20, "sketch": 0.15, "painting": 0.15, "pixel": 0.10, "infrared": 0.10}
 
 
-def _shortcut_colours() -> tuple[int, ...]:
+def shortcut_colours(pairs: tuple[tuple[str, str], ...]) -> tuple[int, ...]:
+    """Colour ``k mod 10`` per shape, the second shape of each swapped pair taking the first's."""
     colour = {name: k % len(COLOUR_NAMES) for k, name in enumerate(SHAPES)}
-    for first, second in MISNOMER_PAIRS:
+    for first, second in pairs:
         colour[second] = colour[first]
     return tuple(colour[name] for name in SHAPES)
 
 
 # Shape index -> index of its shortcut colour in the biased domains.
-SHORTCUT_COLOUR = _shortcut_colours()
+SHORTCUT_COLOUR = shortcut_colours(MISNOMER_PAIRS)
 
 
 def stable_seed(*parts) -> int:
