@@ -20,6 +20,7 @@ from __future__ import annotations
 import runpy
 import sys
 
+from core.cli import _csv
 from core.world import captions, scenes
 from core.world.render import SHAPES, STYLES
 
@@ -28,7 +29,7 @@ NAMED_RIGHT_FLAG = "--named-right-in"
 
 def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
     """``a:b,c:d`` -> ((a, b), (c, d)); each name a toy shape, no shape in two pairs (else a one-line error)."""
-    pairs = tuple(tuple(p.strip().split(":")) for p in text.split(",") if p.strip())
+    pairs = tuple(tuple(p.split(":")) for p in _csv(text))
     names = [n for p in pairs for n in p]
     if not pairs or any(len(p) != 2 for p in pairs):
         raise SystemExit(f"pairs must look like square:diamond,crescent:semicircle (got {text!r})")
@@ -42,7 +43,7 @@ def parse_pairs(text: str) -> tuple[tuple[str, str], ...]:
 
 def parse_styles(text: str) -> tuple[str, ...]:
     """``painting,sketch`` -> toy styles (else a one-line error)."""
-    styles = tuple(s.strip() for s in text.split(",") if s.strip())
+    styles = tuple(_csv(text))
     unknown = [s for s in styles if s not in STYLES]
     if not styles or unknown:
         raise SystemExit(f"{NAMED_RIGHT_FLAG} takes styles from {', '.join(STYLES)} (got {text!r})")
