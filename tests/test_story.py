@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from core.story import COMMITTED, NEW_CLASSES, ROWS, markdown, ordering_checks, run_setting, winners
+from core.data.toy import TOY_BASE
+from core.story import ALT_SPLITS, COMMITTED, NEW_CLASSES, ROWS, markdown, ordering_checks, run_setting, winners
+from core.world.captions import MISNOMER_PAIRS
+from core.world.render import SHAPES
 
 TARGETS = ("sketch", "painting", "pixel", "infrared")
 
@@ -71,6 +74,22 @@ def test_per_target_checks():
     assert any("every target" in n for n in _failed(co_loses))
 
 
+def _follows_the_base_rule(base) -> bool:
+    """TOY_BASE's rule: the first misnamed pair base, the second straddling, two of the three round look-alikes
+    base, star with cross, eight classes."""
+    (a, b), (c, d) = MISNOMER_PAIRS
+    return (len(base) == len(set(base)) == len(SHAPES) // 2 and {a, b} <= set(base) and (c in base) != (d in base)
+            and len({"circle", "hexagon", "pentagon"} & set(base)) == 2 and {"star", "cross"} <= set(base))
+
+
+def test_the_mirrored_alt_half_follows_the_defaults_rule_with_other_classes():
+    mirror = ALT_SPLITS["base = the default's rule mirrored"]["open_class"]["base_classes"]
+    assert _follows_the_base_rule(TOY_BASE) and _follows_the_base_rule(mirror)
+    assert set(mirror) != set(TOY_BASE) and set(mirror) <= set(SHAPES)
+    others = [v["open_class"]["base_classes"] for k, v in ALT_SPLITS.items() if "open_class" in v and "mirror" not in k]
+    assert others and not any(_follows_the_base_rule(b) for b in others)  # the halves that break it
+
+
 def test_winners_rank_each_column():
     line = next(x for x in winners(GOOD) if x.startswith("- domain_shift ood:"))
     assert line.index("`clipood`") < line.index("`finetune`") < line.index("`zeroshot`")
@@ -117,9 +136,6 @@ def test_new_class_rows_add_up_to_the_new_split_and_are_printed(tmp_path):
     """Open class, per seed: each new class's accuracy among the new names under zero-shot, fine-tune and CLIPood.
     Their mean is the run's own `new` accuracy (every class has as many test images), so the rows score the same
     images among the same candidates as the evaluator; the markdown lists them, most eroded by fine-tuning first."""
-    from core.data.toy import TOY_BASE
-    from core.world.render import SHAPES
-
     got = run_setting("open_class", 0, tmp_path, {"steps": 6, "lr": 1e-3, "data_options": {"eval_per": 6}})
     per = got[NEW_CLASSES]
     assert list(per) == [c for c in SHAPES if c not in TOY_BASE]
