@@ -128,6 +128,8 @@ and trains open class at half the learning rate. With circle, hexagon and pentag
 tells them apart and no weight average brings it back (the README's story table shows both splits, and which new
 classes lose most). The default split is where this world shows the paper's ordering; on most other sources or base
 classes it does not (the lines under *Measured* below count them; the *Data* tab says it for the split you pick).
+Base halves drawn by the default's rule (the first swapped pair base, the second straddling, the tightest look-alikes
+base) are the exception: the README's story table shows one with other classes where every check holds.
 Without the shortcut there is little for CLIPood to win back, sketch and infrared sources carry little or no colour,
 pixel-art sources make fine-tuning lean on colour hardest, and new classes erode beyond what an average restores.
 The *Embeddings* tab maps a run's image features with the class texts: compare a fine-tuned run's map with
