@@ -309,6 +309,8 @@ def command(a) -> str:
     parts = ["python -m core bench story --seeds", str(a.seeds), *flag_args(a)]
     if getattr(a, "no_alt", False):
         parts.append("--no-alt")
+    elif getattr(a, "alt_seeds", 1) != 1:
+        parts += ["--alt-seeds", str(a.alt_seeds)]
     return " ".join(parts)
 
 

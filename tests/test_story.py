@@ -127,6 +127,8 @@ def test_story_bench_overrides_reach_every_run_and_its_command():
         assert (cfg.beta, cfg.lr, cfg.steps) == (0.3, 1e-4, 50)
     assert command(a) == "python -m core bench story --seeds 1 --steps 50 --lr 0.0001 --beta 0.3 " \
                          "--data colour_bias=0.5"
+    three = build_parser().parse_args(["bench", "story", "--seeds", "3", "--alt-seeds", "3"])
+    assert command(three) == "python -m core bench story --seeds 3 --alt-seeds 3"  # reruns what it measured
     assert overrides(build_parser().parse_args(["bench", "story"])) == {"precision": STORY_PRECISION}
     bf16 = build_parser().parse_args(["bench", "story", "--seeds", "1", "--precision", "bf16"])
     assert overrides(bf16)["precision"] == "bf16" and command(bf16).endswith("--seeds 1 --precision bf16")
